@@ -1,0 +1,69 @@
+// fastconv._core._testing: reach every kernel path from the tests (GEMM driver, one microkernel
+// call, algorithm override). ISA forcing is the public set_isa.
+#include <pybind11/stl.h>
+
+#include "bindings/common.h"
+#include "common/workspace.h"
+#include "cpu/conv/conv2d.h"
+#include "cpu/dispatch.h"
+#include "cpu/gemm/gemm.h"
+
+namespace fastconv {
+namespace {
+
+template <typename T>
+void bind_gemm(py::module_& t) {
+  t.def(
+      "gemm",
+      [](CArray<T> a, CArray<T> b, CArray<T> c, bool accumulate) {
+        const char* fn = "gemm";
+        FC_CHECK(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2, fn, "a, b, c must be 2-D");
+        const int64_t M = a.shape(0), K = a.shape(1), N = b.shape(1);
+        FC_CHECK(b.shape(0) == K && c.shape(0) == M && c.shape(1) == N, fn, "shape mismatch");
+        require_writable(c, fn, "c");
+        const T* ap = a.data();
+        const T* bp = b.data();
+        T* cp = c.mutable_data();
+        py::gil_scoped_release nogil;
+        const GemmKernel<T>& g = kernels().gemm<T>();
+        AlignedArray<T> ws(gemm_workspace_size(g));
+        StridedSource<T> A(ap, K, 1), B(bp, 1, N);
+        gemm_serial(g, 0, M, 0, N, 0, K, A, B, cp, N, 1, accumulate, ws.data());
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+      py::arg("accumulate"));
+  t.def(
+      "gemm_ukr",
+      [](int64_t kc, CArray<T> a, CArray<T> b, CArray<T> c, int64_t mr, int64_t nr,
+         bool accumulate) {
+        const char* fn = "gemm_ukr";
+        const GemmKernel<T>& g = kernels().gemm<T>();
+        FC_CHECK(kc >= 0 && a.size() >= kc * g.mr && b.size() >= kc * g.nr, fn,
+                 "packed panels too small for kc=", kc);
+        FC_CHECK(mr >= 1 && mr <= g.mr && nr >= 1 && nr <= g.nr, fn, "mr/nr out of range");
+        FC_CHECK(c.ndim() == 2 && c.shape(0) == mr && c.shape(1) == nr, fn, "c must be (mr, nr)");
+        require_writable(c, fn, "c");
+        g.ukr(kc, a.data(), b.data(), c.mutable_data(), nr, 1, mr, nr, accumulate);
+      },
+      py::arg("kc"), py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+      py::arg("mr"), py::arg("nr"), py::arg("accumulate"));
+}
+
+}  // namespace
+
+void register_testing(py::module_& m) {
+  py::module_ t = m.def_submodule("_testing", "hooks that force kernel paths (tests only)");
+  bind_gemm<float>(t);
+  bind_gemm<double>(t);
+  t.def("tile_sizes", [](const std::string& dtype) {
+    const KernelTable& k = kernels();
+    if (dtype == "float32") return std::make_pair(k.gemm_f32.mr, k.gemm_f32.nr);
+    if (dtype == "float64") return std::make_pair(k.gemm_f64.mr, k.gemm_f64.nr);
+    throw std::invalid_argument("tile_sizes: dtype must be 'float32' or 'float64'");
+  }, py::arg("dtype"));
+  t.def("set_conv_algorithm", &set_conv_algorithm, py::arg("name"));
+  t.def("get_conv_algorithm", &get_conv_algorithm);
+  t.def("conv_algorithms", &conv_algorithms);
+}
+
+}  // namespace fastconv

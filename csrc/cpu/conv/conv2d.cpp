@@ -1,0 +1,611 @@
+// Convolution as implicit GEMM: the im2col matrix is never materialised. Panel sources read it
+// straight from the image while the GEMM driver packs (forward, weight gradient), and the input
+// gradient computes column tiles that are scattered back (col2im) at once.
+//
+//   op        NCHW (per image n, group g)                 NHWC (per image n, group g)
+//   forward   y[o][p]   = W[o][q] * col[q][p]             y[p][o]   = col[p][q] * W[q][o]
+//   grad x    dcol[q][p] = W[o][q] * dy[o][p]  -> col2im   dcol[p][q] = dy[p][o] * W[q][o] -> col2im
+//   grad w    dW[o][q] += dy[o][p] * col[q][p]            dW[q][o] += col[q][p] * dy[p][o]
+// with q the patch index ((c, kh, kw) for NCHW, (kh, kw, c) for NHWC) and p the output pixel.
+// Tasks never depend on the thread count, so results are bitwise identical for any count.
+#include "cpu/conv/conv2d.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+
+#include "common/workspace.h"
+#include "cpu/dispatch.h"
+#include "cpu/gemm/gemm.h"
+#include "cpu/parallel.h"
+
+namespace fastconv {
+namespace {
+
+inline int64_t floor_div(int64_t a, int64_t b) {  // b > 0
+  int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+inline int64_t ceil_div(int64_t a, int64_t b) { return -floor_div(-a, b); }
+inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ------------------------------------------------------------------------------------------
+// The virtual im2col matrix of one group: rows q (patch index), columns p (output pixel).
+// ------------------------------------------------------------------------------------------
+struct ColGeom {
+  const Conv2dParams& P;
+  int64_t Cg, KK, Q, npix;
+  int64_t hs, ws, cs;  // element strides of x along h, w, channel within one image
+  int64_t img;         // image stride of x
+  int64_t c_off;       // offset of the group's first channel
+  bool nchw;
+
+  ColGeom(const Conv2dParams& p, int64_t g) : P(p) {
+    Cg = p.in_cg();
+    KK = p.kk();
+    Q = Cg * KK;
+    npix = p.out_plane();
+    nchw = p.layout == Layout::NCHW;
+    if (nchw) {
+      ws = 1; hs = p.in_w; cs = p.in_h * p.in_w;
+    } else {
+      cs = 1; ws = p.in_c; hs = p.in_w * p.in_c;
+    }
+    img = p.in_c * p.in_h * p.in_w;
+    c_off = g * Cg * cs;
+  }
+  void decode(int64_t q, int64_t& c, int64_t& kh, int64_t& kw) const {
+    if (nchw) {
+      kw = q % P.k_w;
+      const int64_t t = q / P.k_w;
+      kh = t % P.k_h;
+      c = t / P.k_h;
+    } else {
+      c = q % Cg;
+      const int64_t t = q / Cg;
+      kw = t % P.k_w;
+      kh = t / P.k_w;
+    }
+  }
+};
+
+// For a fixed row q, walks pixels [p0, p1) of one image and reports runs:
+//   sink(i, len, src, stride): elements i .. i+len-1 (relative to p0) are src[0], src[stride], ...
+//   or zeros when src == nullptr (padding).
+template <typename Ptr, typename Sink>
+inline void runs_along_pixels(const ColGeom& G, Ptr x_img, int64_t q, int64_t p0, int64_t p1,
+                              Sink&& sink) {
+  const Conv2dParams& P = G.P;
+  int64_t c, kh, kw;
+  G.decode(q, c, kh, kw);
+  Ptr xc = x_img + G.c_off + c * G.cs;
+  const int64_t off_w = kw * P.dil_w - P.pad_left;
+  const int64_t ow_lo = std::max<int64_t>(0, ceil_div(-off_w, P.stride_w));
+  const int64_t ow_hi = std::min<int64_t>(P.out_w, floor_div(P.in_w - 1 - off_w, P.stride_w) + 1);
+  int64_t oh = p0 / P.out_w, ow = p0 % P.out_w, p = p0;
+  while (p < p1) {
+    const int64_t len = std::min(P.out_w - ow, p1 - p);
+    const int64_t i = p - p0, end = ow + len;
+    const int64_t ih = oh * P.stride_h - P.pad_top + kh * P.dil_h;
+    if (ih < 0 || ih >= P.in_h || ow_hi <= ow_lo) {
+      sink(i, len, static_cast<Ptr>(nullptr), 0);
+    } else {
+      const int64_t a = std::min(std::max(ow_lo, ow), end);
+      const int64_t b = std::min(std::max(ow_hi, a), end);
+      if (a > ow) sink(i, a - ow, static_cast<Ptr>(nullptr), 0);
+      if (b > a) sink(i + a - ow, b - a, xc + ih * G.hs + (a * P.stride_w + off_w) * G.ws,
+                      P.stride_w * G.ws);
+      if (end > b) sink(i + b - ow, end - b, static_cast<Ptr>(nullptr), 0);
+    }
+    p += len;
+    ++oh;
+    ow = 0;
+  }
+}
+
+// For a fixed pixel p, walks rows [q0, q1) and reports runs like runs_along_pixels
+// (NHWC: runs over channels, stride 1; NCHW: runs over kw, stride dil_w).
+template <typename Ptr, typename Sink>
+inline void runs_along_q(const ColGeom& G, Ptr x_img, int64_t p, int64_t q0, int64_t q1,
+                         Sink&& sink) {
+  const Conv2dParams& P = G.P;
+  const int64_t ih0 = (p / P.out_w) * P.stride_h - P.pad_top;
+  const int64_t iw0 = (p % P.out_w) * P.stride_w - P.pad_left;
+  Ptr xg = x_img + G.c_off;
+  int64_t q = q0;
+  if (!G.nchw) {
+    while (q < q1) {
+      const int64_t c = q % G.Cg, t = q / G.Cg;
+      const int64_t kh = t / P.k_w, kw = t % P.k_w;
+      const int64_t len = std::min(G.Cg - c, q1 - q);
+      const int64_t ih = ih0 + kh * P.dil_h, iw = iw0 + kw * P.dil_w;
+      if (ih < 0 || ih >= P.in_h || iw < 0 || iw >= P.in_w)
+        sink(q - q0, len, static_cast<Ptr>(nullptr), 0);
+      else
+        sink(q - q0, len, xg + ih * G.hs + iw * G.ws + c, 1);
+      q += len;
+    }
+    return;
+  }
+  const int64_t kw_lo = std::max<int64_t>(0, ceil_div(-iw0, P.dil_w));
+  const int64_t kw_hi = std::min<int64_t>(P.k_w, floor_div(P.in_w - 1 - iw0, P.dil_w) + 1);
+  while (q < q1) {
+    const int64_t kw = q % P.k_w, t = q / P.k_w;
+    const int64_t kh = t % P.k_h, c = t / P.k_h;
+    const int64_t len = std::min(P.k_w - kw, q1 - q), end = kw + len;
+    const int64_t i = q - q0;
+    const int64_t ih = ih0 + kh * P.dil_h;
+    if (ih < 0 || ih >= P.in_h || kw_hi <= kw_lo) {
+      sink(i, len, static_cast<Ptr>(nullptr), 0);
+    } else {
+      const int64_t a = std::min(std::max(kw_lo, kw), end);
+      const int64_t b = std::min(std::max(kw_hi, a), end);
+      if (a > kw) sink(i, a - kw, static_cast<Ptr>(nullptr), 0);
+      if (b > a)
+        sink(i + a - kw, b - a, xg + c * G.cs + ih * G.hs + (iw0 + a * P.dil_w) * G.ws,
+             P.dil_w * G.ws);
+      if (end > b) sink(i + b - kw, end - b, static_cast<Ptr>(nullptr), 0);
+    }
+    q += len;
+  }
+}
+
+// Writes a run into consecutive lanes of packed panels [kc][W] at depth kk, crossing panels.
+template <typename T>
+struct LanesSink {
+  T* buf;
+  int64_t kc, kk;
+  int W;
+  void operator()(int64_t i, int64_t len, const T* src, int64_t stride) const {
+    while (len > 0) {
+      const int64_t panel = i / W, lane = i % W;
+      const int64_t n = std::min<int64_t>(len, W - lane);
+      T* d = buf + (panel * kc + kk) * W + lane;
+      if (!src) {
+        for (int64_t j = 0; j < n; ++j) d[j] = T(0);
+      } else if (stride == 1) {
+        for (int64_t j = 0; j < n; ++j) d[j] = src[j];
+        src += n;
+      } else {
+        for (int64_t j = 0; j < n; ++j) d[j] = src[j * stride];
+        src += n * stride;
+      }
+      i += n;
+      len -= n;
+    }
+  }
+};
+
+// Writes a run along the depth of one lane: element i goes to base[i * W].
+template <typename T>
+struct DepthSink {
+  T* base;
+  int W;
+  void operator()(int64_t i, int64_t len, const T* src, int64_t stride) const {
+    T* d = base + i * W;
+    if (!src)
+      for (int64_t j = 0; j < len; ++j) d[j * W] = T(0);
+    else
+      for (int64_t j = 0; j < len; ++j) d[j * W] = src[j * stride];
+  }
+};
+
+template <typename T>
+void zero_tail_lanes(T* buf, int64_t nl, int64_t kc, int W) {
+  const int64_t lanes = nl % W;
+  if (lanes == 0) return;
+  T* last = buf + (nl / W) * kc * W;
+  for (int64_t k = 0; k < kc; ++k)
+    for (int64_t l = lanes; l < W; ++l) last[k * W + l] = T(0);
+}
+
+// col[p][q] as lanes = pixels p of one image, depth = q (forward).
+template <typename T>
+struct ColPixelLanes final : PanelSource<T> {
+  const ColGeom& G;
+  const T* x_img;
+  ColPixelLanes(const ColGeom& g, const T* x) : G(g), x_img(x) {}
+  const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
+    if (G.nchw) {
+      pack_nchw(l0, nl, k0, kc, W, buf);
+    } else {
+      for (int64_t i = 0; i < nl; ++i)
+        runs_along_q(G, x_img, l0 + i, k0, k0 + kc,
+                     DepthSink<T>{buf + (i / W) * kc * W + i % W, W});
+    }
+    zero_tail_lanes(buf, nl, kc, W);
+    return buf;
+  }
+
+  // The hot packer of the NCHW forward pass. Panel by panel (W output pixels, which span at most
+  // a few output rows), q by q with (c, kh, kw) advanced incrementally: every row segment of a
+  // panel is one contiguous (stride_w == 1) or strided copy, with a per-lane bounds test only
+  // where the segment touches the padding.
+  void pack_nchw(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const {
+    const Conv2dParams& P = G.P;
+    const int64_t Wo = P.out_w, in_w = P.in_w, in_h = P.in_h, sw = P.stride_w;
+    for (int64_t pb = 0; pb < nl; pb += W) {
+      const int64_t lanes = std::min<int64_t>(W, nl - pb);
+      T* dst = buf + (pb / W) * kc * W;
+      const int64_t p_first = l0 + pb;
+      const int64_t oh0 = p_first / Wo, ow0 = p_first % Wo;
+      int64_t c, kh, kw;
+      G.decode(k0, c, kh, kw);
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        T* d = dst + kk * W;
+        const T* xc = x_img + G.c_off + c * G.cs;
+        const int64_t dh_off = kh * P.dil_h - P.pad_top, dw_off = kw * P.dil_w - P.pad_left;
+        int64_t oh = oh0, ow = ow0;
+        for (int64_t j = 0; j < lanes;) {
+          const int64_t seg = std::min(lanes - j, Wo - ow);
+          const int64_t ih = oh * P.stride_h + dh_off;
+          const int64_t iw = ow * sw + dw_off;
+          T* ds = d + j;
+          if (ih < 0 || ih >= in_h) {
+            for (int64_t e = 0; e < seg; ++e) ds[e] = T(0);
+          } else {
+            const T* row = xc + ih * in_w;
+            if (iw >= 0 && iw + (seg - 1) * sw < in_w) {
+              if (sw == 1)
+                std::memcpy(ds, row + iw, sizeof(T) * static_cast<size_t>(seg));
+              else
+                for (int64_t e = 0; e < seg; ++e) ds[e] = row[iw + e * sw];
+            } else {
+              for (int64_t e = 0; e < seg; ++e) {
+                const int64_t ie = iw + e * sw;
+                ds[e] = (ie >= 0 && ie < in_w) ? row[ie] : T(0);
+              }
+            }
+          }
+          j += seg;
+          ++oh;
+          ow = 0;
+        }
+        if (++kw == P.k_w) {
+          kw = 0;
+          if (++kh == P.k_h) {
+            kh = 0;
+            ++c;
+          }
+        }
+      }
+    }
+  }
+};
+
+// col[q][pp] as lanes = q, depth = pp, a pixel index running over the whole batch (weight grad).
+template <typename T>
+struct ColQLanes final : PanelSource<T> {
+  const ColGeom& G;
+  const T* x;
+  ColQLanes(const ColGeom& g, const T* x_) : G(g), x(x_) {}
+  const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
+    if (G.nchw) {
+      for (int64_t i = 0; i < nl; ++i) {
+        T* lane = buf + (i / W) * kc * W + i % W;
+        for (int64_t pp = k0; pp < k0 + kc;) {  // split the depth range at image boundaries
+          const int64_t n = pp / G.npix, p = pp % G.npix;
+          const int64_t p1 = std::min(G.npix, p + (k0 + kc - pp));
+          runs_along_pixels(G, x + n * G.img, l0 + i, p, p1, DepthSink<T>{lane + (pp - k0) * W, W});
+          pp += p1 - p;
+        }
+      }
+    } else {
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const int64_t pp = k0 + kk, n = pp / G.npix, p = pp % G.npix;
+        runs_along_q(G, x + n * G.img, p, l0, l0 + nl, LanesSink<T>{buf, kc, kk, W});
+      }
+    }
+    zero_tail_lanes(buf, nl, kc, W);
+    return buf;
+  }
+};
+
+// dy[n][o][p] of one group as lanes = o, depth = pp over the batch (NCHW weight grad).
+template <typename T>
+struct BatchedRows final : PanelSource<T> {
+  const T* base;  // dy + g*Og*npix
+  int64_t npix, img;
+  BatchedRows(const T* b, int64_t np, int64_t im) : base(b), npix(np), img(im) {}
+  const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
+    for (int64_t i = 0; i < nl; ++i) {
+      T* lane = buf + (i / W) * kc * W + i % W;
+      for (int64_t pp = k0; pp < k0 + kc;) {
+        const int64_t n = pp / npix, p = pp % npix;
+        const int64_t len = std::min(npix - p, k0 + kc - pp);
+        const T* s = base + n * img + (l0 + i) * npix + p;
+        T* d = lane + (pp - k0) * W;
+        for (int64_t j = 0; j < len; ++j) d[j * W] = s[j];
+        pp += len;
+      }
+    }
+    zero_tail_lanes(buf, nl, kc, W);
+    return buf;
+  }
+};
+
+// Per-thread scratch, allocated once per call.
+template <typename T>
+struct ThreadScratch {
+  AlignedArray<T> mem;
+  int64_t per = 0;
+  ThreadScratch(int threads, int64_t per_thread) : per((per_thread + 15) / 16 * 16) {
+    mem.reset(checked_mul(per, threads, "workspace size"));
+  }
+  T* at(int tid) { return mem.data() + tid * per; }
+};
+
+std::mutex g_algo_mutex;
+std::string g_algo = "auto";
+
+// ------------------------------------------------------------------------------------------
+// forward
+// ------------------------------------------------------------------------------------------
+template <typename T>
+void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
+  const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane();
+  const bool nchw = p.layout == Layout::NCHW;
+  // Weights packed once per group: NCHW as A (lanes o, depth q), NHWC as B (lanes o, depth q).
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wp(G);
+  for (int64_t gi = 0; gi < G; ++gi) {
+    if (nchw)
+      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, Q, 1), Og, Q, g.mr, g.kc));
+    else
+      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.nr, g.kc));
+  }
+  const int64_t blk = nchw ? g.nc : g.mc;  // pixels per task
+  const int64_t nb = div_up(P, blk);
+  const int64_t tasks = N * G * nb;
+  ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
+  parallel_for(tasks, [&](int64_t t, int tid) {
+    const int64_t b = t % nb, gi = (t / nb) % G, n = t / (nb * G);
+    const int64_t p0 = b * blk, p1 = std::min(P, p0 + blk);
+    const ColGeom geom(p, gi);
+    const ColPixelLanes<T> col(geom, x + n * geom.img);
+    if (nchw) {
+      T* c = y + (n * O + gi * Og) * P + p0;
+      gemm_serial(g, 0, Og, p0, p1, 0, Q, *wp[gi], col, c, P, 1, false, scratch.at(tid));
+      if (bias)
+        for (int64_t o = 0; o < Og; ++o) {
+          const T bv = bias[gi * Og + o];
+          T* row = c + o * P;
+          for (int64_t j = 0; j < p1 - p0; ++j) row[j] += bv;
+        }
+    } else {
+      T* c = y + (n * P + p0) * O + gi * Og;
+      gemm_serial(g, p0, p1, 0, Og, 0, Q, col, *wp[gi], c, O, 1, false, scratch.at(tid));
+      if (bias)
+        for (int64_t i = 0; i < p1 - p0; ++i)
+          for (int64_t o = 0; o < Og; ++o) c[i * O + o] += bias[gi * Og + o];
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------------------
+// input gradient: GEMM into a column tile, then col2im-scatter the tile into grad_x
+// ------------------------------------------------------------------------------------------
+template <typename T>
+void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c, Cg = p.in_cg();
+  const int64_t KK = p.kk(), Q = Cg * KK, P = p.out_plane();
+  const int64_t img_x = p.in_c * p.in_h * p.in_w;
+  const bool nchw = p.layout == Layout::NCHW;
+  parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
+  if (Og == 0) return;
+
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wp(G);
+  for (int64_t gi = 0; gi < G; ++gi) {
+    if (nchw)  // A = W^T: lanes q, depth o
+      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, 1, Q), Q, Og, g.mr, g.kc));
+    else       // B = W^T: lanes q, depth o
+      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, O, 1), Q, Og, g.nr, g.kc));
+  }
+  auto scatter = [](int64_t i, int64_t len, T* dst, int64_t stride, const T* vals) {
+    if (!dst) return;
+    for (int64_t j = 0; j < len; ++j) dst[j * stride] += vals[i + j];
+  };
+
+  if (nchw) {
+    // Tasks own whole input channels of one (image, group): exclusive writes, fixed order.
+    const int64_t cblk = std::max<int64_t>(1, std::min<int64_t>(Cg, 2 * g.mc / KK));
+    const int64_t ncb = div_up(Cg, cblk);
+    const int64_t pblk = g.nc;
+    const int64_t tasks = N * G * ncb;
+    const int64_t tile = cblk * KK * pblk;
+    ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + tile);
+    parallel_for(tasks, [&](int64_t t, int tid) {
+      const int64_t cb = t % ncb, gi = (t / ncb) % G, n = t / (ncb * G);
+      const int64_t q0 = cb * cblk * KK, q1 = std::min(Q, q0 + cblk * KK);
+      const ColGeom geom(p, gi);
+      const StridedSource<T> B(dy + (n * O + gi * Og) * P, 1, P);  // dy[o][p]: lanes p, depth o
+      T* ws = scratch.at(tid);
+      T* tl = ws + gemm_workspace_size(g);
+      T* xi = dx + n * img_x;
+      for (int64_t p0 = 0; p0 < P; p0 += pblk) {
+        const int64_t p1 = std::min(P, p0 + pblk), wdt = p1 - p0;
+        gemm_serial(g, q0, q1, p0, p1, 0, Og, *wp[gi], B, tl, wdt, 1, false, ws);
+        for (int64_t q = q0; q < q1; ++q) {
+          const T* vals = tl + (q - q0) * wdt;
+          runs_along_pixels(geom, xi, q, p0, p1, [&](int64_t i, int64_t len, T* d, int64_t s) {
+            scatter(i, len, d, s, vals);
+          });
+        }
+      }
+    });
+  } else {
+    const int64_t pblk = std::max<int64_t>(g.mr, std::min<int64_t>(g.mc, (1 << 16) / std::max<int64_t>(Q, 1)) / g.mr * g.mr);
+    const int64_t tasks = N * G;
+    ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + pblk * Q);
+    parallel_for(tasks, [&](int64_t t, int tid) {
+      const int64_t gi = t % G, n = t / G;
+      const ColGeom geom(p, gi);
+      const StridedSource<T> A(dy + n * P * O + gi * Og, O, 1);  // dy[p][o]: lanes p, depth o
+      T* ws = scratch.at(tid);
+      T* tl = ws + gemm_workspace_size(g);
+      T* xi = dx + n * img_x;
+      for (int64_t p0 = 0; p0 < P; p0 += pblk) {
+        const int64_t p1 = std::min(P, p0 + pblk);
+        gemm_serial(g, p0, p1, 0, Q, 0, Og, A, *wp[gi], tl, Q, 1, false, ws);
+        for (int64_t pix = p0; pix < p1; ++pix) {
+          const T* vals = tl + (pix - p0) * Q;
+          runs_along_q(geom, xi, pix, 0, Q, [&](int64_t i, int64_t len, T* d, int64_t s) {
+            scatter(i, len, d, s, vals);
+          });
+        }
+      }
+    });
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// weight gradient: reduction over batch x pixels, cut into a shape-determined number of chunks
+// ------------------------------------------------------------------------------------------
+template <typename T>
+void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
+  const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane(), Kt = N * P;
+  const int64_t wsize = G * Og * Q;
+  const bool nchw = p.layout == Layout::NCHW;
+  // Output blocks: NCHW C = dW[o][q] (M = Og, N = Q); NHWC C = dW[q][o] (M = Q, N = Og).
+  const int64_t M = nchw ? Og : Q, Nn = nchw ? Q : Og;
+  const int64_t mb = div_up(M, g.mc), nb = div_up(Nn, g.nc);
+  const int64_t out_blocks = G * mb * nb;
+  int64_t chunks = 1;
+  if (out_blocks < 16) {
+    chunks = std::min<int64_t>(16, div_up(Kt, 4096));
+    chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(wsize, 1)));
+    chunks = std::max<int64_t>(chunks, 1);
+  }
+  const int64_t kchunk = div_up(Kt, chunks);
+  AlignedArray<T> partial;
+  if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
+  const int64_t tasks = out_blocks * chunks;
+  ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
+  parallel_for(tasks, [&](int64_t t, int tid) {
+    const int64_t ch = t % chunks;
+    int64_t r = t / chunks;
+    const int64_t jb = r % nb; r /= nb;
+    const int64_t ib = r % mb, gi = r / mb;
+    const int64_t i0 = ib * g.mc, i1 = std::min(M, i0 + g.mc);
+    const int64_t j0 = jb * g.nc, j1 = std::min(Nn, j0 + g.nc);
+    const int64_t k0 = ch * kchunk, k1 = std::min(Kt, k0 + kchunk);
+    T* base = chunks > 1 ? partial.data() + ch * wsize : dw;
+    const ColGeom geom(p, gi);
+    const ColQLanes<T> col(geom, x);
+    if (nchw) {
+      const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
+      T* c = base + gi * Og * Q + i0 * Q + j0;
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, scratch.at(tid));
+    } else {
+      const StridedSource<T> B(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
+      T* c = base + i0 * O + gi * Og + j0;
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, scratch.at(tid));
+    }
+  });
+  if (chunks > 1) {
+    const int64_t blk = 4096;
+    parallel_for(div_up(wsize, blk), [&](int64_t t, int) {
+      const int64_t e0 = t * blk, e1 = std::min(wsize, e0 + blk);
+      for (int64_t e = e0; e < e1; ++e) {
+        T s = partial.data()[e];
+        for (int64_t ch = 1; ch < chunks; ++ch) s += partial.data()[ch * wsize + e];
+        dw[e] = s;
+      }
+    });
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> conv_algorithms() { return {"gemm"}; }
+
+void set_conv_algorithm(const std::string& name) {
+  if (name != "auto") {
+    const auto all = conv_algorithms();
+    if (std::find(all.begin(), all.end(), name) == all.end())
+      throw std::invalid_argument("set_conv_algorithm: unknown algorithm '" + name +
+                                  "' (expected 'auto' or one of: gemm)");
+  }
+  std::lock_guard<std::mutex> lock(g_algo_mutex);
+  g_algo = name;
+}
+
+std::string get_conv_algorithm() {
+  std::lock_guard<std::mutex> lock(g_algo_mutex);
+  return g_algo;
+}
+
+template <typename T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t P = p.out_plane();
+  const int64_t total = p.batch * p.out_c * P;
+  if (total == 0) return;
+  if (p.in_cg() * p.kk() == 0) {  // no input channels: y = bias (or 0)
+    const bool nchw = p.layout == Layout::NCHW;
+    for (int64_t e = 0; e < total; ++e) {
+      const int64_t o = nchw ? (e / P) % p.out_c : e % p.out_c;
+      y[e] = bias ? bias[o] : T(0);
+    }
+    return;
+  }
+  forward_gemm(p, x, w, bias, y);
+}
+
+template <typename T>
+void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
+  input_grad_gemm(p, dy, w, dx);
+}
+
+template <typename T>
+void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const int64_t wsize = p.out_c * p.in_cg() * p.kk();
+  if (wsize == 0) return;
+  if (p.batch * p.out_plane() == 0) {
+    std::memset(dw, 0, sizeof(T) * wsize);
+    return;
+  }
+  weight_grad_gemm(p, dy, x, dw);
+}
+
+template <typename T>
+void conv2d_bias_grad(const Conv2dParams& p, const T* dy, T* db) {
+  const int64_t O = p.out_c, P = p.out_plane(), N = p.batch;
+  if (O == 0) return;
+  if (p.layout == Layout::NCHW) {
+    parallel_for(O, [&](int64_t o, int) {
+      double s = 0;
+      for (int64_t n = 0; n < N; ++n) {
+        const T* r = dy + (n * O + o) * P;
+        for (int64_t j = 0; j < P; ++j) s += r[j];
+      }
+      db[o] = static_cast<T>(s);
+    });
+  } else {
+    const int64_t blk = 64;
+    parallel_for(div_up(O, blk), [&](int64_t t, int) {
+      const int64_t o0 = t * blk, o1 = std::min(O, o0 + blk);
+      double acc[64] = {};
+      for (int64_t r = 0; r < N * P; ++r)
+        for (int64_t o = o0; o < o1; ++o) acc[o - o0] += dy[r * O + o];
+      for (int64_t o = o0; o < o1; ++o) db[o] = static_cast<T>(acc[o - o0]);
+    });
+  }
+}
+
+#define FC_INSTANTIATE(T)                                                                  \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*); \
+  template void conv2d_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);        \
+  template void conv2d_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*);       \
+  template void conv2d_bias_grad<T>(const Conv2dParams&, const T*, T*);
+FC_INSTANTIATE(float)
+FC_INSTANTIATE(double)
+
+}  // namespace fastconv

@@ -1,0 +1,35 @@
+// The one threading primitive. Work is cut into tasks whose boundaries never depend on the
+// thread count, so every result is bitwise identical for any number of threads.
+#pragma once
+#include <cstdint>
+#include <type_traits>
+#include <utility>
+
+namespace fastconv {
+
+// Non-owning reference to a callable void(int64_t task, int thread_id).
+class TaskFn {
+ public:
+  template <typename F>
+  TaskFn(F&& f)  // NOLINT: implicit on purpose
+      : obj_(const_cast<void*>(static_cast<const void*>(&f))),
+        call_([](void* o, int64_t t, int tid) { (*static_cast<std::remove_reference_t<F>*>(o))(t, tid); }) {}
+  void operator()(int64_t t, int tid) const { call_(obj_, t, tid); }
+
+ private:
+  void* obj_;
+  void (*call_)(void*, int64_t, int);
+};
+
+int get_num_threads();            // threads a parallel_for may use (>= 1)
+void set_num_threads(int n);      // n >= 1
+bool openmp_enabled();
+
+// Number of threads parallel_for(ntasks, ...) will run with: min(threads, ntasks), 1 after fork().
+int threads_for(int64_t ntasks);
+
+// Runs fn(task, thread_id) for task in [0, ntasks), thread_id in [0, threads_for(ntasks)).
+// Exceptions thrown by a task are captured and the first one is rethrown after all threads join.
+void parallel_for(int64_t ntasks, TaskFn fn);
+
+}  // namespace fastconv
