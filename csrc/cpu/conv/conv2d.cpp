@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "common/workspace.h"
+#include "cpu/conv/direct.h"
 #include "cpu/dispatch.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/parallel.h"
@@ -522,16 +523,32 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
 }
 
+enum class Algo { Gemm, Direct };
+
+// The algorithm for a layer: the forced one, else direct for depthwise-like layers (one input
+// channel per group and few outputs per group: a GEMM there is mostly zero padding), else GEMM.
+Algo select_algorithm(const Conv2dParams& p) {
+  std::string forced;
+  {
+    std::lock_guard<std::mutex> lock(g_algo_mutex);
+    forced = g_algo;
+  }
+  if (forced == "gemm") return Algo::Gemm;
+  if (forced == "direct") return Algo::Direct;
+  if (p.in_cg() == 1 && p.out_cg() <= 4) return Algo::Direct;
+  return Algo::Gemm;
+}
+
 }  // namespace
 
-std::vector<std::string> conv_algorithms() { return {"gemm"}; }
+std::vector<std::string> conv_algorithms() { return {"gemm", "direct"}; }
 
 void set_conv_algorithm(const std::string& name) {
   if (name != "auto") {
     const auto all = conv_algorithms();
     if (std::find(all.begin(), all.end(), name) == all.end())
       throw std::invalid_argument("set_conv_algorithm: unknown algorithm '" + name +
-                                  "' (expected 'auto' or one of: gemm)");
+                                  "' (expected 'auto', 'gemm' or 'direct')");
   }
   std::lock_guard<std::mutex> lock(g_algo_mutex);
   g_algo = name;
@@ -555,13 +572,19 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     }
     return;
   }
-  forward_gemm(p, x, w, bias, y);
+  if (select_algorithm(p) == Algo::Direct)
+    direct_forward(p, x, w, bias, y);
+  else
+    forward_gemm(p, x, w, bias, y);
 }
 
 template <typename T>
 void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
-  input_grad_gemm(p, dy, w, dx);
+  if (select_algorithm(p) == Algo::Direct)
+    direct_input_grad(p, dy, w, dx);
+  else
+    input_grad_gemm(p, dy, w, dx);
 }
 
 template <typename T>
@@ -572,7 +595,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(dw, 0, sizeof(T) * wsize);
     return;
   }
-  weight_grad_gemm(p, dy, x, dw);
+  if (select_algorithm(p) == Algo::Direct)
+    direct_weight_grad(p, dy, x, dw);
+  else
+    weight_grad_gemm(p, dy, x, dw);
 }
 
 template <typename T>
