@@ -194,6 +194,19 @@ struct DepthSink {
   }
 };
 
+// Copies one full panel row (W = MR or NR elements) with a compile-time length, so the copy
+// is a few inlined vector moves instead of a memcpy call.
+template <typename T>
+inline void copy_panel_row(T* dst, const T* src, int W) {
+  switch (W) {
+    case 4: std::memcpy(dst, src, 4 * sizeof(T)); return;
+    case 8: std::memcpy(dst, src, 8 * sizeof(T)); return;
+    case 16: std::memcpy(dst, src, 16 * sizeof(T)); return;
+    case 32: std::memcpy(dst, src, 32 * sizeof(T)); return;
+    default: std::memcpy(dst, src, static_cast<size_t>(W) * sizeof(T));
+  }
+}
+
 template <typename T>
 void zero_tail_lanes(T* buf, int64_t nl, int64_t kc, int W) {
   const int64_t lanes = nl % W;
@@ -222,25 +235,31 @@ struct ColPixelLanes final : PanelSource<T> {
   }
 
   // The hot packer of the NCHW forward pass. Panel by panel (W output pixels, which span at most
-  // a few output rows), q by q with (c, kh, kw) advanced incrementally: every row segment of a
-  // panel is one contiguous (stride_w == 1) or strided copy, with a per-lane bounds test only
-  // where the segment touches the padding.
+  // a few output rows, possibly of consecutive images: a lane index past the image's last pixel
+  // continues in the next image), q by q with (c, kh, kw) advanced incrementally: every row
+  // segment of a panel is one contiguous (stride_w == 1) or strided copy, with a per-lane bounds
+  // test only where the segment touches the padding.
   void pack_nchw(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const {
     const Conv2dParams& P = G.P;
-    const int64_t Wo = P.out_w, in_w = P.in_w, in_h = P.in_h, sw = P.stride_w;
+    const int64_t Wo = P.out_w, Ho = P.out_h, in_w = P.in_w, in_h = P.in_h, sw = P.stride_w;
     for (int64_t pb = 0; pb < nl; pb += W) {
       const int64_t lanes = std::min<int64_t>(W, nl - pb);
       T* dst = buf + (pb / W) * kc * W;
       const int64_t p_first = l0 + pb;
-      const int64_t oh0 = p_first / Wo, ow0 = p_first % Wo;
+      const int64_t n0 = p_first / G.npix, pix0 = p_first % G.npix;
+      const int64_t oh0 = pix0 / Wo, ow0 = pix0 % Wo;
       int64_t c, kh, kw;
       G.decode(k0, c, kh, kw);
       for (int64_t kk = 0; kk < kc; ++kk) {
         T* d = dst + kk * W;
-        const T* xc = x_img + G.c_off + c * G.cs;
+        const T* xc = x_img + n0 * G.img + G.c_off + c * G.cs;
         const int64_t dh_off = kh * P.dil_h - P.pad_top, dw_off = kw * P.dil_w - P.pad_left;
         int64_t oh = oh0, ow = ow0;
         for (int64_t j = 0; j < lanes;) {
+          if (oh == Ho) {  // continue in the next image
+            oh = 0;
+            xc += G.img;
+          }
           const int64_t seg = std::min(lanes - j, Wo - ow);
           const int64_t ih = oh * P.stride_h + dh_off;
           const int64_t iw = ow * sw + dw_off;
@@ -250,7 +269,9 @@ struct ColPixelLanes final : PanelSource<T> {
           } else {
             const T* row = xc + ih * in_w;
             if (iw >= 0 && iw + (seg - 1) * sw < in_w) {
-              if (sw == 1)
+              if (sw == 1 && seg == W)
+                copy_panel_row(ds, row + iw, W);
+              else if (sw == 1)
                 std::memcpy(ds, row + iw, sizeof(T) * static_cast<size_t>(seg));
               else
                 for (int64_t e = 0; e < seg; ++e) ds[e] = row[iw + e * sw];
@@ -358,6 +379,32 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, Q, 1), Og, Q, g.mr, g.kc));
     else
       wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.nr, g.kc));
+  }
+  if (nchw && P < g.nc) {
+    // Small images: a column block spans several images (lanes continue across images), so the
+    // register tiles stay full; the block is computed into scratch and copied out with the bias.
+    const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
+    const int64_t ws = gemm_workspace_size(g);
+    ThreadScratch<T> scratch(threads_for(tasks), ws + Og * g.nc);
+    parallel_for(tasks, [&](int64_t t, int tid) {
+      const int64_t b = t % nb, gi = t / nb;
+      const int64_t j0 = b * g.nc, j1 = std::min(cols, j0 + g.nc), wdt = j1 - j0;
+      const ColGeom geom(p, gi);
+      const ColPixelLanes<T> col(geom, x);
+      T* tile = scratch.at(tid) + ws;
+      gemm_serial(g, 0, Og, j0, j1, 0, Q, *wp[gi], col, tile, wdt, 1, false, scratch.at(tid));
+      for (int64_t o = 0; o < Og; ++o) {
+        const T bv = bias ? bias[gi * Og + o] : T(0);
+        const T* src = tile + o * wdt;
+        for (int64_t j = j0; j < j1;) {  // one run per image
+          const int64_t n = j / P, pix = j % P, len = std::min(P - pix, j1 - j);
+          T* dst = y + (n * O + gi * Og + o) * P + pix;
+          for (int64_t e = 0; e < len; ++e) dst[e] = src[j - j0 + e] + bv;
+          j += len;
+        }
+      }
+    });
+    return;
   }
   const int64_t blk = nchw ? g.nc : g.mc;  // pixels per task
   const int64_t nb = div_up(P, blk);
