@@ -344,13 +344,13 @@ def pool_padding(fn: str, padding, in_hw: Pair, k_hw: Pair, stride: Pair, dil: P
 
 
 def out_sizes(fn: str, in_hw: Pair, k_hw: Pair, stride: Pair, pads: Pads, dil: Pair,
-              ceil_mode: bool = False, what: str = "kernel size") -> Pair:
+              ceil_mode: bool = False, what: str = "kernel size", xname: str = "x") -> Pair:
     """Output (Ho, Wo) through the core's one formula; ValueError when no window fits."""
     res = []
     for ax, i, k, s, lo, hi, d in zip("HW", in_hw, k_hw, stride, pads[::2], pads[1::2], dil):
         if i + lo + hi > _PADDED_MAX:
-            raise OverflowError(f"{fn}: padded input size along {ax} ({i} + {lo} + {hi}) exceeds "
-                                f"the supported maximum 2**61-1")
+            raise OverflowError(f"{fn}: {xname} size along {ax} plus padding ({i} + {lo} + {hi}) "
+                                f"exceeds the supported maximum 2**61-1")
         extent = d * (k - 1) + 1
         o = int(_core.output_size(i, k, s, lo, hi, d, bool(ceil_mode))) \
             if extent <= i + lo + hi else 0
@@ -443,7 +443,7 @@ def conv_geometry(fn: str, xs, ws, lay: int, stride, padding, dilation, groups,
         raise ValueError(f"{fn}: {wname} has {o} output channels, not divisible by "
                          f"groups={groups}")
     pads = conv_padding(fn, padding, (h, w), (kh, kw), stride, dil)
-    ho, wo = out_sizes(fn, (h, w), (kh, kw), stride, pads, dil)
+    ho, wo = out_sizes(fn, (h, w), (kh, kw), stride, pads, dil, xname=xname)
     return Conv(lay, n, c, h, w, o, kh, kw, stride, pads, dil, groups, ho, wo)
 
 
@@ -541,7 +541,8 @@ def pool_geometry(fn: str, xs, lay: int, kernel_size, stride, padding, dilation,
     ceil_mode = flag(fn, "ceil_mode", ceil_mode)
     _nonempty_plane(fn, xname, n, h, w)
     pads, is_str = pool_padding(fn, padding, (h, w), k, stride, dil, ceil_mode)
-    ho, wo = out_sizes(fn, (h, w), k, stride, pads, dil, ceil_mode, what="kernel_size")
+    ho, wo = out_sizes(fn, (h, w), k, stride, pads, dil, ceil_mode, what="kernel_size",
+                       xname=xname)
     for ax, i, kk, s, lo, d, o in zip("HW", (h, w), k, stride, pads[::2], dil, (ho, wo)):
         if not _windows_hit_input(i, kk, s, lo, d, o):
             raise ValueError(f"{fn}: a pooling window along {ax} covers only padding (input "
