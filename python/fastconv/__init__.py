@@ -25,6 +25,7 @@ from . import _args, cuda
 from ._config import config, show_config, version as _version
 from .functional import *  # noqa: F401,F403
 from .functional import __all__ as _functional_all
+from . import nn  # layers, loss, optimizers (pure Python over the ops; light)
 
 __version__: str = _version()
 
