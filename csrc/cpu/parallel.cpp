@@ -18,6 +18,7 @@ namespace fastconv {
 namespace {
 
 std::atomic<int> g_threads{0};  // 0: not yet initialised
+thread_local bool t_serial = false;
 std::atomic<bool> g_forked_child{false};
 
 void on_fork_child() { g_forked_child.store(true); }
@@ -66,7 +67,11 @@ void set_num_threads(int n) {
   g_threads.store(n < 1 ? 1 : n);
 }
 
+SerialScope::SerialScope(bool serial) : prev_(t_serial) { t_serial = prev_ || serial; }
+SerialScope::~SerialScope() { t_serial = prev_; }
+
 int threads_for(int64_t ntasks) {
+  if (t_serial) return 1;
   int t = get_num_threads();
   if (ntasks < t) t = static_cast<int>(ntasks < 1 ? 1 : ntasks);
   return t;

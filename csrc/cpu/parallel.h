@@ -28,6 +28,21 @@ bool openmp_enabled();
 // Number of threads parallel_for(ntasks, ...) will run with: min(threads, ntasks), 1 after fork().
 int threads_for(int64_t ntasks);
 
+// Within its lifetime (on the calling thread), when `serial` is true, every parallel_for runs on
+// the calling thread alone. For calls too small to pay for waking a team: on a busy machine a
+// parallel region around microseconds of work can cost milliseconds. Results are unaffected,
+// since tasks never depend on the thread count.
+class SerialScope {
+ public:
+  explicit SerialScope(bool serial);
+  ~SerialScope();
+  SerialScope(const SerialScope&) = delete;
+  SerialScope& operator=(const SerialScope&) = delete;
+
+ private:
+  bool prev_;
+};
+
 // Runs fn(task, thread_id) for task in [0, ntasks), thread_id in [0, threads_for(ntasks)).
 // Exceptions thrown by a task are captured and the first one is rethrown after all threads join.
 void parallel_for(int64_t ntasks, TaskFn fn);

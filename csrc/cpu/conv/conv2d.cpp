@@ -586,6 +586,12 @@ Algo select_algorithm(const Conv2dParams& p) {
   return Algo::Gemm;
 }
 
+// Below this many flops a call runs on one thread (see SerialScope): ~50 us of work.
+bool is_small(const Conv2dParams& p) {
+  const double flops = 2.0 * p.batch * p.out_c * p.in_cg() * p.kk() * p.out_plane();
+  return flops < 4.0e6;
+}
+
 }  // namespace
 
 std::vector<std::string> conv_algorithms() { return {"gemm", "direct"}; }
@@ -608,6 +614,7 @@ std::string get_conv_algorithm() {
 
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const SerialScope serial(is_small(p));
   const int64_t P = p.out_plane();
   const int64_t total = p.batch * p.out_c * P;
   if (total == 0) return;
@@ -627,6 +634,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
 
 template <typename T>
 void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const SerialScope serial(is_small(p));
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
   if (select_algorithm(p) == Algo::Direct)
     direct_input_grad(p, dy, w, dx);
@@ -636,6 +644,7 @@ void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 
 template <typename T>
 void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const SerialScope serial(is_small(p));
   const int64_t wsize = p.out_c * p.in_cg() * p.kk();
   if (wsize == 0) return;
   if (p.batch * p.out_plane() == 0) {
@@ -650,6 +659,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 
 template <typename T>
 void conv2d_bias_grad(const Conv2dParams& p, const T* dy, T* db) {
+  const SerialScope serial(p.batch * p.out_c * p.out_plane() < (int64_t(1) << 18));
   const int64_t O = p.out_c, P = p.out_plane(), N = p.batch;
   if (O == 0) return;
   if (p.layout == Layout::NCHW) {
