@@ -303,8 +303,13 @@ def format_table(rows: Sequence[Row]) -> str:
     if not rows:
         return "(no results)"
     cands = table_columns(rows)
-    head = _headers(cands)
-    body = [_row_cells(r, cands) for r in rows]
+    return fixed_width(_headers(cands), [_row_cells(r, cands) for r in rows],
+                       [r.threads for r in rows])
+
+
+def fixed_width(head: Sequence[str], body: Sequence[Sequence[str]], groups: Sequence) -> str:
+    """Aligns a text table: the first two and last two columns left, the rest right; a blank
+    line wherever `groups` (one key per body row, e.g. the thread count) changes."""
     widths = [max(len(head[i]), *(len(b[i]) for b in body)) for i in range(len(head))]
     left = {0, 1, len(head) - 2, len(head) - 1}
 
@@ -312,11 +317,9 @@ def format_table(rows: Sequence[Row]) -> str:
         return "  ".join(c.ljust(w) if i in left else c.rjust(w)
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     out = [line(head), line(["-" * w for w in widths])]
-    prev_threads = None
-    for r, b in zip(rows, body):
-        if prev_threads is not None and r.threads != prev_threads:
+    for i, b in enumerate(body):
+        if i and groups[i] != groups[i - 1]:
             out.append("")
-        prev_threads = r.threads
         out.append(line(b))
     return "\n".join(out)
 

@@ -197,22 +197,9 @@ def text_table(rows: Sequence[Row], limits, probed: bool) -> str:
     if not rows:
         return "(no results)"
     cands = _cands(rows)
-    head = _headers(cands, probed)
-    body = [_cells(r, cands, limits, probed) for r in rows]
-    widths = [max(len(head[i]), *(len(b[i]) for b in body)) for i in range(len(head))]
-    left = {0, 1, len(head) - 2, len(head) - 1}
-
-    def line(cells):
-        return "  ".join(c.ljust(w) if i in left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    out = [line(head), line(["-" * w for w in widths])]
-    prev = None
-    for r, b in zip(rows, body):
-        if prev is not None and r.threads != prev:
-            out.append("")
-        prev = r.threads
-        out.append(line(b))
-    return "\n".join(out)
+    return compare.fixed_width(_headers(cands, probed),
+                               [_cells(r, cands, limits, probed) for r in rows],
+                               [r.threads for r in rows])
 
 
 def markdown_table(rows: Sequence[Row], limits, probed: bool) -> str:
