@@ -349,6 +349,33 @@ struct BatchedRows final : PanelSource<T> {
   }
 };
 
+// dy[n][o][p] of one group as lanes = (n, p) running over consecutive images, depth = o
+// (NCHW input gradient of small images).
+template <typename T>
+struct BatchedCols final : PanelSource<T> {
+  const T* base;  // dy + (n0*O + g*Og)*npix
+  int64_t npix, img;
+  BatchedCols(const T* b, int64_t np, int64_t im) : base(b), npix(np), img(im) {}
+  const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
+    for (int64_t pb = 0; pb < nl; pb += W) {
+      const int64_t lanes = std::min<int64_t>(W, nl - pb);
+      T* dst = buf + (pb / W) * kc * W;
+      for (int64_t k = 0; k < kc; ++k) {
+        T* d = dst + k * W;
+        for (int64_t j = 0; j < lanes;) {  // one run per image
+          const int64_t l = l0 + pb + j, n = l / npix, p = l % npix;
+          const int64_t len = std::min(npix - p, lanes - j);
+          const T* s = base + n * img + (k0 + k) * npix + p;
+          for (int64_t e = 0; e < len; ++e) d[j + e] = s[e];
+          j += len;
+        }
+      }
+    }
+    zero_tail_lanes(buf, nl, kc, W);
+    return buf;
+  }
+};
+
 // Per-thread scratch, allocated once per call.
 template <typename T>
 struct ThreadScratch {
@@ -460,28 +487,49 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   };
 
   if (nchw) {
-    // Tasks own whole input channels of one (image, group): exclusive writes, fixed order.
+    // Tasks own whole input channels of a run of images of one group: exclusive writes, fixed
+    // order. Small images are batched (columns continue into the next image) so the register
+    // tiles stay full; large ones are cut into column blocks.
     const int64_t cblk = std::max<int64_t>(1, std::min<int64_t>(Cg, 2 * g.mc / KK));
     const int64_t ncb = div_up(Cg, cblk);
-    const int64_t pblk = g.nc;
-    const int64_t tasks = N * G * ncb;
+    const int64_t ipb = std::max<int64_t>(1, g.nc / std::max<int64_t>(P, 1));  // images per task
+    const int64_t nib = div_up(N, ipb);
+    const int64_t pblk = ipb > 1 ? ipb * P : g.nc;
+    const int64_t tasks = nib * G * ncb;
     const int64_t tile = cblk * KK * pblk;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + tile);
     parallel_for(tasks, [&](int64_t t, int tid) {
-      const int64_t cb = t % ncb, gi = (t / ncb) % G, n = t / (ncb * G);
+      const int64_t cb = t % ncb, gi = (t / ncb) % G, ib = t / (ncb * G);
       const int64_t q0 = cb * cblk * KK, q1 = std::min(Q, q0 + cblk * KK);
+      const int64_t n0 = ib * ipb, n1 = std::min(N, n0 + ipb);
       const ColGeom geom(p, gi);
-      const StridedSource<T> B(dy + (n * O + gi * Og) * P, 1, P);  // dy[o][p]: lanes p, depth o
       T* ws = scratch.at(tid);
       T* tl = ws + gemm_workspace_size(g);
+      if (ipb > 1) {
+        // dy[n][o][p] of the group as lanes = (n - n0, p), depth = o.
+        const BatchedCols<T> B(dy + (n0 * O + gi * Og) * P, P, O * P);
+        const int64_t wdt = (n1 - n0) * P;
+        gemm_serial(g, q0, q1, 0, wdt, 0, Og, *wp[gi], B, tl, wdt, 1, false, ws);
+        for (int64_t n = n0; n < n1; ++n)
+          for (int64_t q = q0; q < q1; ++q) {
+            const T* vals = tl + (q - q0) * wdt + (n - n0) * P;
+            runs_along_pixels(geom, dx + n * img_x, q, 0, P,
+                              [&](int64_t i, int64_t len, T* d, int64_t st) {
+                                scatter(i, len, d, st, vals);
+                              });
+          }
+        return;
+      }
+      const int64_t n = n0;
+      const StridedSource<T> B(dy + (n * O + gi * Og) * P, 1, P);  // dy[o][p]: lanes p, depth o
       T* xi = dx + n * img_x;
       for (int64_t p0 = 0; p0 < P; p0 += pblk) {
         const int64_t p1 = std::min(P, p0 + pblk), wdt = p1 - p0;
         gemm_serial(g, q0, q1, p0, p1, 0, Og, *wp[gi], B, tl, wdt, 1, false, ws);
         for (int64_t q = q0; q < q1; ++q) {
           const T* vals = tl + (q - q0) * wdt;
-          runs_along_pixels(geom, xi, q, p0, p1, [&](int64_t i, int64_t len, T* d, int64_t s) {
-            scatter(i, len, d, s, vals);
+          runs_along_pixels(geom, xi, q, p0, p1, [&](int64_t i, int64_t len, T* d, int64_t st) {
+            scatter(i, len, d, st, vals);
           });
         }
       }
