@@ -58,6 +58,22 @@ struct ColGeom {
     img = p.in_c * p.in_h * p.in_w;
     c_off = g * Cg * cs;
   }
+  // (c, kh, kw) of q + 1, given those of q.
+  void advance(int64_t& c, int64_t& kh, int64_t& kw) const {
+    if (nchw) {
+      if (++kw < P.k_w) return;
+      kw = 0;
+      if (++kh < P.k_h) return;
+      kh = 0;
+      ++c;
+    } else {
+      if (++c < Cg) return;
+      c = 0;
+      if (++kw < P.k_w) return;
+      kw = 0;
+      ++kh;
+    }
+  }
   void decode(int64_t q, int64_t& c, int64_t& kh, int64_t& kw) const {
     if (nchw) {
       kw = q % P.k_w;
@@ -216,15 +232,19 @@ void zero_tail_lanes(T* buf, int64_t nl, int64_t kc, int W) {
     for (int64_t l = lanes; l < W; ++l) last[k * W + l] = T(0);
 }
 
-// col[p][q] as lanes = pixels p of one image, depth = q (forward).
+// col[p][q] as lanes = pixels p, depth = q (forward). Pixel-major packing (row segments of
+// each q) suits NCHW and NHWC with few channels; q-major packing (channel runs of each pixel)
+// suits NHWC with many.
 template <typename T>
 struct ColPixelLanes final : PanelSource<T> {
   const ColGeom& G;
   const T* x_img;
-  ColPixelLanes(const ColGeom& g, const T* x) : G(g), x_img(x) {}
+  bool pixel_major;
+  ColPixelLanes(const ColGeom& g, const T* x) : G(g), x_img(x), pixel_major(g.nchw) {}
+  ColPixelLanes(const ColGeom& g, const T* x, bool pm) : G(g), x_img(x), pixel_major(pm) {}
   const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
-    if (G.nchw) {
-      pack_nchw(l0, nl, k0, kc, W, buf);
+    if (pixel_major) {
+      pack_pixel_major(l0, nl, k0, kc, W, buf);
     } else {
       for (int64_t i = 0; i < nl; ++i)
         runs_along_q(G, x_img, l0 + i, k0, k0 + kc,
@@ -234,14 +254,15 @@ struct ColPixelLanes final : PanelSource<T> {
     return buf;
   }
 
-  // The hot packer of the NCHW forward pass. Panel by panel (W output pixels, which span at most
+  // The hot packer of the NCHW forward pass (and of NHWC with few channels). Panel by panel (W output pixels, which span at most
   // a few output rows, possibly of consecutive images: a lane index past the image's last pixel
   // continues in the next image), q by q with (c, kh, kw) advanced incrementally: every row
   // segment of a panel is one contiguous (stride_w == 1) or strided copy, with a per-lane bounds
   // test only where the segment touches the padding.
-  void pack_nchw(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const {
+  void pack_pixel_major(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const {
     const Conv2dParams& P = G.P;
     const int64_t Wo = P.out_w, Ho = P.out_h, in_w = P.in_w, in_h = P.in_h, sw = P.stride_w;
+    const int64_t step = sw * G.ws;  // element distance between neighbouring lanes of a segment
     for (int64_t pb = 0; pb < nl; pb += W) {
       const int64_t lanes = std::min<int64_t>(W, nl - pb);
       T* dst = buf + (pb / W) * kc * W;
@@ -267,18 +288,18 @@ struct ColPixelLanes final : PanelSource<T> {
           if (ih < 0 || ih >= in_h) {
             for (int64_t e = 0; e < seg; ++e) ds[e] = T(0);
           } else {
-            const T* row = xc + ih * in_w;
+            const T* row = xc + ih * G.hs;
             if (iw >= 0 && iw + (seg - 1) * sw < in_w) {
-              if (sw == 1 && seg == W)
+              if (step == 1 && seg == W)
                 copy_panel_row(ds, row + iw, W);
-              else if (sw == 1)
+              else if (step == 1)
                 std::memcpy(ds, row + iw, sizeof(T) * static_cast<size_t>(seg));
               else
-                for (int64_t e = 0; e < seg; ++e) ds[e] = row[iw + e * sw];
+                for (int64_t e = 0; e < seg; ++e) ds[e] = row[(iw + e * sw) * G.ws];
             } else {
               for (int64_t e = 0; e < seg; ++e) {
                 const int64_t ie = iw + e * sw;
-                ds[e] = (ie >= 0 && ie < in_w) ? row[ie] : T(0);
+                ds[e] = (ie >= 0 && ie < in_w) ? row[ie * G.ws] : T(0);
               }
             }
           }
@@ -286,13 +307,7 @@ struct ColPixelLanes final : PanelSource<T> {
           ++oh;
           ow = 0;
         }
-        if (++kw == P.k_w) {
-          kw = 0;
-          if (++kh == P.k_h) {
-            kh = 0;
-            ++c;
-          }
-        }
+        G.advance(c, kh, kw);
       }
     }
   }
@@ -430,6 +445,28 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
           j += len;
         }
       }
+    });
+    return;
+  }
+  if (!nchw && p.in_cg() < 8) {
+    // NHWC with few input channels: channel runs are too short to pack from, so pack row
+    // segments instead (pixels in the vector lanes) and store the tile transposed into y, whose
+    // pixels are contiguous across images: y[pix][g*Og + o] at rs = 1 (o), cs = O (pixel).
+    std::vector<std::unique_ptr<PrepackedSource<T>>> wa(G);
+    for (int64_t gi = 0; gi < G; ++gi)
+      wa[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.mr, g.kc));
+    const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
+    ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
+    parallel_for(tasks, [&](int64_t t, int tid) {
+      const int64_t b = t % nb, gi = t / nb;
+      const int64_t j0 = b * g.nc, j1 = std::min(cols, j0 + g.nc);
+      const ColGeom geom(p, gi);
+      const ColPixelLanes<T> col(geom, x, true);
+      T* c = y + j0 * O + gi * Og;
+      gemm_serial(g, 0, Og, j0, j1, 0, Q, *wa[gi], col, c, 1, O, false, scratch.at(tid));
+      if (bias)
+        for (int64_t j = 0; j < j1 - j0; ++j)
+          for (int64_t o = 0; o < Og; ++o) c[j * O + o] += bias[gi * Og + o];
     });
     return;
   }
