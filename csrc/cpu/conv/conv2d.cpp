@@ -318,9 +318,10 @@ template <typename T>
 struct ColQLanes final : PanelSource<T> {
   const ColGeom& G;
   const T* x;
-  ColQLanes(const ColGeom& g, const T* x_) : G(g), x(x_) {}
+  bool pixel_runs;  // read each lane's pixels as row runs (NCHW, or NHWC with few channels)
+  ColQLanes(const ColGeom& g, const T* x_, bool pr) : G(g), x(x_), pixel_runs(pr) {}
   const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
-    if (G.nchw) {
+    if (pixel_runs) {
       for (int64_t i = 0; i < nl; ++i) {
         T* lane = buf + (i / W) * kc * W + i % W;
         for (int64_t pp = k0; pp < k0 + kc;) {  // split the depth range at image boundaries
@@ -511,11 +512,16 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
   if (Og == 0) return;
 
+  // NHWC with few channels takes the NCHW orientation (q rows, pixels in the lanes): its
+  // channel runs are too short to scatter from efficiently.
+  const bool q_rows = nchw || Cg < 8;
   std::vector<std::unique_ptr<PrepackedSource<T>>> wp(G);
   for (int64_t gi = 0; gi < G; ++gi) {
     if (nchw)  // A = W^T: lanes q, depth o
       wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, 1, Q), Q, Og, g.mr, g.kc));
-    else       // B = W^T: lanes q, depth o
+    else if (q_rows)  // A = W^T: lanes q, depth o
+      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, O, 1), Q, Og, g.mr, g.kc));
+    else              // B = W^T: lanes q, depth o
       wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, O, 1), Q, Og, g.nr, g.kc));
   }
   auto scatter = [](int64_t i, int64_t len, T* dst, int64_t stride, const T* vals) {
@@ -571,6 +577,36 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
         }
       }
     });
+  } else if (q_rows) {
+    // One task per (run of whole images, group): all Q rows at once (a q range of NHWC is not
+    // a channel range), columns are pixels contiguous across images in dy.
+    const int64_t ipb = std::max<int64_t>(1, g.nc / std::max<int64_t>(P, 1));
+    const int64_t nib = div_up(N, ipb), pblk = ipb > 1 ? ipb * P : g.nc;
+    const int64_t tasks = nib * G;
+    ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + Q * pblk);
+    parallel_for(tasks, [&](int64_t t, int tid) {
+      const int64_t gi = t % G, n0 = (t / G) * ipb, n1 = std::min(N, n0 + ipb);
+      const ColGeom geom(p, gi);
+      const StridedSource<T> B(dy + n0 * P * O + gi * Og, O, 1);  // dy[pp][o]: lanes pp, depth o
+      T* ws = scratch.at(tid);
+      T* tl = ws + gemm_workspace_size(g);
+      const int64_t cols = (n1 - n0) * P;
+      for (int64_t j0 = 0; j0 < cols; j0 += pblk) {
+        const int64_t j1 = std::min(cols, j0 + pblk), wdt = j1 - j0;
+        gemm_serial(g, 0, Q, j0, j1, 0, Og, *wp[gi], B, tl, wdt, 1, false, ws);
+        for (int64_t j = j0; j < j1;) {  // one run per image
+          const int64_t n = n0 + j / P, pix = j % P, len = std::min(P - pix, j1 - j);
+          for (int64_t q = 0; q < Q; ++q) {
+            const T* vals = tl + q * wdt + (j - j0);
+            runs_along_pixels(geom, dx + n * img_x, q, pix, pix + len,
+                              [&](int64_t i, int64_t l, T* d, int64_t st) {
+                                scatter(i, l, d, st, vals);
+                              });
+          }
+          j += len;
+        }
+      }
+    });
   } else {
     const int64_t pblk = std::max<int64_t>(g.mr, std::min<int64_t>(g.mc, (1 << 16) / std::max<int64_t>(Q, 1)) / g.mr * g.mr);
     const int64_t tasks = N * G;
@@ -606,8 +642,11 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane(), Kt = N * P;
   const int64_t wsize = G * Og * Q;
   const bool nchw = p.layout == Layout::NCHW;
-  // Output blocks: NCHW C = dW[o][q] (M = Og, N = Q); NHWC C = dW[q][o] (M = Q, N = Og).
-  const int64_t M = nchw ? Og : Q, Nn = nchw ? Q : Og;
+  // Output blocks: C = dW[o][q] (M = Og, N = Q) for NCHW and for NHWC with few channels (whose
+  // channel runs are too short to pack from: the pixel runs of each q are read instead and the
+  // tile is stored transposed); else NHWC C = dW[q][o] (M = Q, N = Og).
+  const bool o_rows = nchw || p.in_cg() < 8;
+  const int64_t M = o_rows ? Og : Q, Nn = o_rows ? Q : Og;
   const int64_t mb = div_up(M, g.mc), nb = div_up(Nn, g.nc);
   const int64_t out_blocks = G * mb * nb;
   int64_t chunks = 1;
@@ -631,11 +670,15 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const int64_t k0 = ch * kchunk, k1 = std::min(Kt, k0 + kchunk);
     T* base = chunks > 1 ? partial.data() + ch * wsize : dw;
     const ColGeom geom(p, gi);
-    const ColQLanes<T> col(geom, x);
+    const ColQLanes<T> col(geom, x, o_rows);
     if (nchw) {
       const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
       T* c = base + gi * Og * Q + i0 * Q + j0;
       gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, scratch.at(tid));
+    } else if (o_rows) {
+      const StridedSource<T> A(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
+      T* c = base + j0 * O + gi * Og + i0;           // dW[q][g*Og + o]: rs 1 (o), cs O (q)
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, 1, O, false, scratch.at(tid));
     } else {
       const StridedSource<T> B(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
       T* c = base + i0 * O + gi * Og + j0;
