@@ -155,3 +155,43 @@ def test_pools(layout, dtype):
     gg = rng.standard_normal(fastconv.global_avg_pool2d(x, layout=layout).shape).astype(dtype)
     _same(lambda: fastconv.global_avg_pool2d_backward(gg, x.shape, layout=layout),
           "global_avg_backward")
+
+
+def test_concurrent_calls_while_thread_count_changes():
+    """8 Python threads run convs (GIL released) while the thread count flips between 1 and 2:
+    every result equals the serial one (per-thread scratch never outgrows its allocation)."""
+    import threading
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((4, 16, 20, 20)).astype(np.float32)
+    w = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    x.flags.writeable = False
+    w.flags.writeable = False
+    with fastconv.threads(1):
+        want_y = fastconv.conv2d(x, w, padding=1)
+        want_gx = fastconv.conv2d_input_grad(want_y, w, x.shape, padding=1)
+    errors, stop = [], threading.Event()
+
+    def worker():
+        try:
+            for _ in range(15):
+                y = fastconv.conv2d(x, w, padding=1)
+                gx = fastconv.conv2d_input_grad(want_y, w, x.shape, padding=1)
+                assert np.array_equal(y, want_y) and np.array_equal(gx, want_gx)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    before = fastconv.get_num_threads()
+    workers = [threading.Thread(target=worker) for _ in range(8)]
+    try:
+        for t in workers:
+            t.start()
+        n = 0
+        while any(t.is_alive() for t in workers):
+            fastconv.set_num_threads(1 + n % 2)
+            n += 1
+        for t in workers:
+            t.join(60)
+    finally:
+        fastconv.set_num_threads(before)
+    assert not errors, errors

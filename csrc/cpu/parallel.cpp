@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <exception>
@@ -77,9 +78,11 @@ int threads_for(int64_t ntasks) {
   return t;
 }
 
-void parallel_for(int64_t ntasks, TaskFn fn) {
+void parallel_for(int64_t ntasks, TaskFn fn) { parallel_for(ntasks, 1 << 30, fn); }
+
+void parallel_for(int64_t ntasks, int max_threads, TaskFn fn) {
   if (ntasks <= 0) return;
-  const int nt = threads_for(ntasks);
+  const int nt = std::max(1, std::min(threads_for(ntasks), max_threads));
   if (nt <= 1) {
     for (int64_t t = 0; t < ntasks; ++t) fn(t, 0);
     return;

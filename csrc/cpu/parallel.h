@@ -46,5 +46,8 @@ class SerialScope {
 // Runs fn(task, thread_id) for task in [0, ntasks), thread_id in [0, threads_for(ntasks)).
 // Exceptions thrown by a task are captured and the first one is rethrown after all threads join.
 void parallel_for(int64_t ntasks, TaskFn fn);
+// The same with at most max_threads threads: for callers that sized per-thread scratch from
+// threads_for() earlier, so a concurrent set_num_threads() can never hand out a larger tid.
+void parallel_for(int64_t ntasks, int max_threads, TaskFn fn);
 
 }  // namespace fastconv

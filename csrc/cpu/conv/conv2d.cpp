@@ -397,7 +397,8 @@ template <typename T>
 struct ThreadScratch {
   AlignedArray<T> mem;
   int64_t per = 0;
-  ThreadScratch(int threads, int64_t per_thread) : per((per_thread + 15) / 16 * 16) {
+  int threads;  // pass to parallel_for(ntasks, threads, fn): tids stay below it
+  ThreadScratch(int t, int64_t per_thread) : per((per_thread + 15) / 16 * 16), threads(t) {
     mem.reset(checked_mul(per, threads, "workspace size"));
   }
   T* at(int tid) { return mem.data() + tid * per; }
@@ -429,7 +430,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
     const int64_t ws = gemm_workspace_size(g);
     ThreadScratch<T> scratch(threads_for(tasks), ws + Og * g.nc);
-    parallel_for(tasks, [&](int64_t t, int tid) {
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t b = t % nb, gi = t / nb;
       const int64_t j0 = b * g.nc, j1 = std::min(cols, j0 + g.nc), wdt = j1 - j0;
       const ColGeom geom(p, gi);
@@ -458,7 +459,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       wa[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.mr, g.kc));
     const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
-    parallel_for(tasks, [&](int64_t t, int tid) {
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t b = t % nb, gi = t / nb;
       const int64_t j0 = b * g.nc, j1 = std::min(cols, j0 + g.nc);
       const ColGeom geom(p, gi);
@@ -475,7 +476,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t nb = div_up(P, blk);
   const int64_t tasks = N * G * nb;
   ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
-  parallel_for(tasks, [&](int64_t t, int tid) {
+  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t b = t % nb, gi = (t / nb) % G, n = t / (nb * G);
     const int64_t p0 = b * blk, p1 = std::min(P, p0 + blk);
     const ColGeom geom(p, gi);
@@ -541,7 +542,7 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const int64_t tasks = nib * G * ncb;
     const int64_t tile = cblk * KK * pblk;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + tile);
-    parallel_for(tasks, [&](int64_t t, int tid) {
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t cb = t % ncb, gi = (t / ncb) % G, ib = t / (ncb * G);
       const int64_t q0 = cb * cblk * KK, q1 = std::min(Q, q0 + cblk * KK);
       const int64_t n0 = ib * ipb, n1 = std::min(N, n0 + ipb);
@@ -584,7 +585,7 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const int64_t nib = div_up(N, ipb), pblk = ipb > 1 ? ipb * P : g.nc;
     const int64_t tasks = nib * G;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + Q * pblk);
-    parallel_for(tasks, [&](int64_t t, int tid) {
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t gi = t % G, n0 = (t / G) * ipb, n1 = std::min(N, n0 + ipb);
       const ColGeom geom(p, gi);
       const StridedSource<T> B(dy + n0 * P * O + gi * Og, O, 1);  // dy[pp][o]: lanes pp, depth o
@@ -611,7 +612,7 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const int64_t pblk = std::max<int64_t>(g.mr, std::min<int64_t>(g.mc, (1 << 16) / std::max<int64_t>(Q, 1)) / g.mr * g.mr);
     const int64_t tasks = N * G;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + pblk * Q);
-    parallel_for(tasks, [&](int64_t t, int tid) {
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t gi = t % G, n = t / G;
       const ColGeom geom(p, gi);
       const StridedSource<T> A(dy + n * P * O + gi * Og, O, 1);  // dy[p][o]: lanes p, depth o
@@ -660,7 +661,7 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
   const int64_t tasks = out_blocks * chunks;
   ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
-  parallel_for(tasks, [&](int64_t t, int tid) {
+  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t ch = t % chunks;
     int64_t r = t / chunks;
     const int64_t jb = r % nb; r /= nb;
