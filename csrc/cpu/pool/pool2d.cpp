@@ -859,6 +859,17 @@ void avg_pool2d_backward(const T* grad_out, T* grad_x, const Pool2dParams& p) {
                AvgDiv{p.divisor_override, p.count_include_pad, false});
 }
 
+// Runs body(img) for every image, whole images per task, about kGrain elements per task.
+template <typename Body>
+void for_images(const Shape& s, Body&& body) {
+  const int64_t per =
+      std::max<int64_t>(1, static_cast<int64_t>(kGrain) / std::max<int64_t>(s.in_img(), 1));
+  parallel_for((s.images + per - 1) / per, [&](int64_t t, int) {
+    const int64_t i1 = std::min(s.images, (t + 1) * per);
+    for (int64_t img = t * per; img < i1; ++img) body(img);
+  });
+}
+
 // Global average (1 x 1 output), the common case of adaptive average pooling: a plain
 // reduction, so NCHW planes are summed with 8 independent partial sums (vectorisable, fixed
 // order) instead of one latency-bound chain, and the backward pass is a fill.
@@ -866,26 +877,22 @@ template <typename T>
 void global_avg_forward(const T* x, T* out, const Shape& s) {
   const int64_t hw = s.in_h * s.in_w, C = s.C;
   const T dh = static_cast<T>(s.in_h), dw = static_cast<T>(s.in_w);
-  const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kGrain) / std::max<int64_t>(hw * C, 1));
-  parallel_for((s.images + per - 1) / per, [&](int64_t t, int) {
-    const int64_t i1 = std::min(s.images, (t + 1) * per);
-    for (int64_t img = t * per; img < i1; ++img) {
-      const T* xi = x + img * hw * C;
-      T* o = out + img * C;
-      if (!s.nhwc) {
-        T acc[8] = {};
-        int64_t e = 0;
-        for (; e + 8 <= hw; e += 8)
-          for (int j = 0; j < 8; ++j) acc[j] += xi[e + j];
-        for (; e < hw; ++e) acc[e & 7] += xi[e];
-        const T sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        o[0] = sum / dh / dw;
-      } else {
-        std::fill(o, o + C, T(0));
-        for (int64_t e = 0; e < hw; ++e)
-          for (int64_t c = 0; c < C; ++c) o[c] += xi[e * C + c];
-        for (int64_t c = 0; c < C; ++c) o[c] = o[c] / dh / dw;
-      }
+  for_images(s, [&](int64_t img) {
+    const T* xi = x + img * hw * C;
+    T* o = out + img * C;
+    if (!s.nhwc) {
+      T acc[8] = {};
+      int64_t e = 0;
+      for (; e + 8 <= hw; e += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += xi[e + j];
+      for (; e < hw; ++e) acc[e & 7] += xi[e];
+      const T sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      o[0] = sum / dh / dw;
+    } else {
+      std::fill(o, o + C, T(0));
+      for (int64_t e = 0; e < hw; ++e)
+        for (int64_t c = 0; c < C; ++c) o[c] += xi[e * C + c];
+      for (int64_t c = 0; c < C; ++c) o[c] = o[c] / dh / dw;
     }
   });
 }
@@ -894,18 +901,14 @@ template <typename T>
 void global_avg_backward(const T* grad_out, T* grad_x, const Shape& s) {
   const int64_t hw = s.in_h * s.in_w, C = s.C;
   const T dh = static_cast<T>(s.in_h), dw = static_cast<T>(s.in_w);
-  const int64_t per = std::max<int64_t>(1, static_cast<int64_t>(kGrain) / std::max<int64_t>(hw * C, 1));
-  parallel_for((s.images + per - 1) / per, [&](int64_t t, int) {
-    const int64_t i1 = std::min(s.images, (t + 1) * per);
-    for (int64_t img = t * per; img < i1; ++img) {
-      const T* go = grad_out + img * C;
-      T* gx = grad_x + img * hw * C;
-      if (!s.nhwc) {
-        std::fill(gx, gx + hw, go[0] / dh / dw);
-      } else {
-        for (int64_t c = 0; c < C; ++c) gx[c] = go[c] / dh / dw;
-        for (int64_t e = 1; e < hw; ++e) std::memcpy(gx + e * C, gx, sizeof(T) * C);
-      }
+  for_images(s, [&](int64_t img) {
+    const T* go = grad_out + img * C;
+    T* gx = grad_x + img * hw * C;
+    if (!s.nhwc) {
+      std::fill(gx, gx + hw, go[0] / dh / dw);
+    } else {
+      for (int64_t c = 0; c < C; ++c) gx[c] = go[c] / dh / dw;
+      for (int64_t e = 1; e < hw; ++e) std::memcpy(gx + e * C, gx, sizeof(T) * C);
     }
   });
 }
