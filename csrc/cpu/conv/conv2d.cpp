@@ -244,7 +244,7 @@ struct ColPixelLanes final : PanelSource<T> {
   ColPixelLanes(const ColGeom& g, const T* x, bool pm) : G(g), x_img(x), pixel_major(pm) {}
   const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
     if (pixel_major) {
-      pack_pixel_major(l0, nl, k0, kc, W, buf);
+      if (!pack_by_rows(l0, nl, k0, kc, W, buf)) pack_pixel_major(l0, nl, k0, kc, W, buf);
     } else {
       for (int64_t i = 0; i < nl; ++i)
         runs_along_q(G, x_img, l0 + i, k0, k0 + kc,
@@ -252,6 +252,79 @@ struct ColPixelLanes final : PanelSource<T> {
     }
     zero_tail_lanes(buf, nl, kc, W);
     return buf;
+  }
+
+  // Writes lanes [j, j + len) of depth row kk: zeros (src == nullptr) or src[0], src[step], ...
+  // Lanes cross panel boundaries (panel j / W, lane j % W).
+  static void put_lanes(T* buf, int64_t kc, int64_t kk, int W, int64_t j, int64_t len,
+                        const T* src, int64_t step) {
+    while (len > 0) {
+      const int64_t lane = j % W, n = std::min<int64_t>(len, W - lane);
+      T* d = buf + ((j / W) * kc + kk) * W + lane;
+      if (!src) {
+        for (int64_t e = 0; e < n; ++e) d[e] = T(0);
+      } else if (step == 1) {
+        for (int64_t e = 0; e < n; ++e) d[e] = src[e];
+        src += n;
+      } else {
+        for (int64_t e = 0; e < n; ++e) d[e] = src[e * step];
+        src += n * step;
+      }
+      j += n;
+      len -= n;
+    }
+  }
+
+  // Depth-row-major packing: the block's lanes are cut once into runs along output rows, then
+  // each depth row q (one input row of one channel and kernel offset) is copied run by run, so
+  // the image is read row after row (few memory streams) and the per-q bookkeeping is paid once
+  // per run, not once per panel. Returns false (caller falls back) when the block has too many
+  // runs (very narrow outputs).
+  bool pack_by_rows(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const {
+    const Conv2dParams& P = G.P;
+    const int64_t Wo = P.out_w, Ho = P.out_h, in_w = P.in_w, in_h = P.in_h, sw = P.stride_w;
+    constexpr int kMaxRuns = 48;
+    struct Run { int64_t j, len, img, oh, ow; };
+    Run runs[kMaxRuns];
+    int nr = 0;
+    {
+      int64_t pp = l0, j = 0;
+      while (j < nl) {
+        if (nr == kMaxRuns) return false;
+        const int64_t n = pp / G.npix, pix = pp % G.npix, oh = pix / Wo, ow = pix % Wo;
+        const int64_t len = std::min(nl - j, Wo - ow);
+        runs[nr++] = Run{j, len, n * G.img, oh, ow};
+        j += len;
+        pp += len;
+      }
+      (void)Ho;
+    }
+    const int64_t step = sw * G.ws;
+    int64_t c, kh, kw;
+    G.decode(k0, c, kh, kw);
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const T* xc = x_img + G.c_off + c * G.cs;
+      const int64_t dh_off = kh * P.dil_h - P.pad_top, dw_off = kw * P.dil_w - P.pad_left;
+      for (int r = 0; r < nr; ++r) {
+        const Run& R = runs[r];
+        const int64_t ih = R.oh * P.stride_h + dh_off;
+        if (ih < 0 || ih >= in_h) {
+          put_lanes(buf, kc, kk, W, R.j, R.len, nullptr, 0);
+          continue;
+        }
+        const int64_t iw = R.ow * sw + dw_off;
+        // lanes e in [lo, hi) read inside the row: 0 <= iw + e*sw < in_w
+        const int64_t lo = std::min(R.len, std::max<int64_t>(0, ceil_div(-iw, sw)));
+        const int64_t hi = std::max(lo, std::min(R.len, floor_div(in_w - 1 - iw, sw) + 1));
+        if (lo > 0) put_lanes(buf, kc, kk, W, R.j, lo, nullptr, 0);
+        if (hi > lo)
+          put_lanes(buf, kc, kk, W, R.j + lo, hi - lo,
+                    xc + R.img + ih * G.hs + (iw + lo * sw) * G.ws, step);
+        if (R.len > hi) put_lanes(buf, kc, kk, W, R.j + hi, R.len - hi, nullptr, 0);
+      }
+      G.advance(c, kh, kw);
+    }
+    return true;
   }
 
   // The hot packer of the NCHW forward pass (and of NHWC with few channels). Panel by panel (W output pixels, which span at most
