@@ -258,20 +258,37 @@ struct ColPixelLanes final : PanelSource<T> {
   // Lanes cross panel boundaries (panel j / W, lane j % W).
   static void put_lanes(T* buf, int64_t kc, int64_t kk, int W, int64_t j, int64_t len,
                         const T* src, int64_t step) {
+    int64_t panel = j / W, lane = j - panel * W;
+    T* d = buf + (panel * kc + kk) * W + lane;
     while (len > 0) {
-      const int64_t lane = j % W, n = std::min<int64_t>(len, W - lane);
-      T* d = buf + ((j / W) * kc + kk) * W + lane;
+      const int64_t n = std::min<int64_t>(len, W - lane);
       if (!src) {
         for (int64_t e = 0; e < n; ++e) d[e] = T(0);
       } else if (step == 1) {
-        for (int64_t e = 0; e < n; ++e) d[e] = src[e];
+        copy_short(d, src, n);
         src += n;
       } else {
         for (int64_t e = 0; e < n; ++e) d[e] = src[e * step];
         src += n * step;
       }
-      j += n;
       len -= n;
+      d += kc * W - lane;  // next panel, lane 0
+      lane = 0;
+    }
+  }
+
+  // d[0..n) = s[0..n) for the short runs of a panel row: fixed-size (vector) moves, the tail
+  // as one move overlapping the last chunk.
+  static void copy_short(T* d, const T* s, int64_t n) {
+    if (n >= 8) {
+      int64_t e = 0;
+      for (; e + 8 <= n; e += 8) std::memcpy(d + e, s + e, 8 * sizeof(T));
+      if (e < n) std::memcpy(d + n - 8, s + n - 8, 8 * sizeof(T));
+    } else if (n >= 4) {
+      std::memcpy(d, s, 4 * sizeof(T));
+      std::memcpy(d + n - 4, s + n - 4, 4 * sizeof(T));
+    } else {
+      for (int64_t e = 0; e < n; ++e) d[e] = s[e];
     }
   }
 
@@ -314,8 +331,14 @@ struct ColPixelLanes final : PanelSource<T> {
         }
         const int64_t iw = R.ow * sw + dw_off;
         // lanes e in [lo, hi) read inside the row: 0 <= iw + e*sw < in_w
-        const int64_t lo = std::min(R.len, std::max<int64_t>(0, ceil_div(-iw, sw)));
-        const int64_t hi = std::max(lo, std::min(R.len, floor_div(in_w - 1 - iw, sw) + 1));
+        int64_t lo, hi;
+        if (sw == 1) {
+          lo = std::min(R.len, std::max<int64_t>(0, -iw));
+          hi = std::max(lo, std::min(R.len, in_w - iw));
+        } else {
+          lo = std::min(R.len, std::max<int64_t>(0, ceil_div(-iw, sw)));
+          hi = std::max(lo, std::min(R.len, floor_div(in_w - 1 - iw, sw) + 1));
+        }
         if (lo > 0) put_lanes(buf, kc, kk, W, R.j, lo, nullptr, 0);
         if (hi > lo)
           put_lanes(buf, kc, kk, W, R.j + lo, hi - lo,
@@ -465,6 +488,12 @@ struct BatchedCols final : PanelSource<T> {
   }
 };
 
+// 1x1 kernel, stride 1, no padding: the im2col matrix is the input itself (a plain GEMM).
+bool is_plain_gemm(const Conv2dParams& p) {
+  return p.k_h == 1 && p.k_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
+         p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0;
+}
+
 // Per-thread scratch, allocated once per call.
 template <typename T>
 struct ThreadScratch {
@@ -545,6 +574,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     });
     return;
   }
+  const bool plain = is_plain_gemm(p);
   const int64_t blk = nchw ? g.nc : g.mc;  // pixels per task
   const int64_t nb = div_up(P, blk);
   const int64_t tasks = N * G * nb;
@@ -556,7 +586,12 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     const ColPixelLanes<T> col(geom, x + n * geom.img);
     if (nchw) {
       T* c = y + (n * O + gi * Og) * P + p0;
-      gemm_serial(g, 0, Og, p0, p1, 0, Q, *wp[gi], col, c, P, 1, false, scratch.at(tid));
+      if (plain) {  // 1x1, stride 1, no padding: col is x[c][p] itself
+        const StridedSource<T> xs(x + n * geom.img + gi * p.in_cg() * P, 1, P);
+        gemm_serial(g, 0, Og, p0, p1, 0, Q, *wp[gi], xs, c, P, 1, false, scratch.at(tid));
+      } else {
+        gemm_serial(g, 0, Og, p0, p1, 0, Q, *wp[gi], col, c, P, 1, false, scratch.at(tid));
+      }
       if (bias)
         for (int64_t o = 0; o < Og; ++o) {
           const T bv = bias[gi * Og + o];

@@ -19,26 +19,53 @@ template <typename T>
 const T* StridedSource<T>::pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W,
                                 T* buf) const {
   const int64_t panels = (nl + W - 1) / W;
+  if (lane_stride == 1) {
+    // Depth row by depth row: each row of the block is one contiguous read, spread over the
+    // panels (reading panel by panel would keep kc memory streams open at once).
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* s = base + l0 + (k0 + k) * k_stride;
+      if (k + 2 < kc) {  // rows are short streams: fetch two rows ahead
+        const char* nx = reinterpret_cast<const char*>(s + 2 * k_stride);
+        for (int64_t b = 0; b < nl * static_cast<int64_t>(sizeof(T)); b += 64)
+          __builtin_prefetch(nx + b);
+      }
+      const int64_t full = nl / W;
+      T* d = buf + k * W;
+      const int64_t pstride = kc * W;
+      switch (W) {  // fixed-size copies compile to a few vector moves
+        case 16:
+          for (int64_t p = 0; p < full; ++p) std::memcpy(d + p * pstride, s + p * 16, 16 * sizeof(T));
+          break;
+        case 8:
+          for (int64_t p = 0; p < full; ++p) std::memcpy(d + p * pstride, s + p * 8, 8 * sizeof(T));
+          break;
+        case 32:
+          for (int64_t p = 0; p < full; ++p) std::memcpy(d + p * pstride, s + p * 32, 32 * sizeof(T));
+          break;
+        default:
+          for (int64_t p = 0; p < full; ++p)
+            for (int64_t l = 0; l < W; ++l) d[p * pstride + l] = s[p * W + l];
+      }
+      if (full < panels) {
+        const int64_t lanes = nl - full * W;
+        T* dl = d + full * pstride;
+        for (int64_t l = 0; l < lanes; ++l) dl[l] = s[full * W + l];
+        for (int64_t l = lanes; l < W; ++l) dl[l] = T(0);
+      }
+    }
+    return buf;
+  }
   for (int64_t p = 0; p < panels; ++p) {
     T* dst = buf + p * kc * W;
     const int64_t lanes = std::min<int64_t>(W, nl - p * W);
     const T* src = base + (l0 + p * W) * lane_stride + k0 * k_stride;
-    if (lane_stride == 1) {
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* s = src + k * k_stride;
-        T* d = dst + k * W;
-        for (int64_t l = 0; l < lanes; ++l) d[l] = s[l];
-        for (int64_t l = lanes; l < W; ++l) d[l] = T(0);
-      }
-    } else {
-      for (int64_t l = 0; l < lanes; ++l) {
-        const T* s = src + l * lane_stride;
-        for (int64_t k = 0; k < kc; ++k) dst[k * W + l] = s[k * k_stride];
-      }
-      if (lanes < W)
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t l = lanes; l < W; ++l) dst[k * W + l] = T(0);
+    for (int64_t l = 0; l < lanes; ++l) {
+      const T* s = src + l * lane_stride;
+      for (int64_t k = 0; k < kc; ++k) dst[k * W + l] = s[k * k_stride];
     }
+    if (lanes < W)
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t l = lanes; l < W; ++l) dst[k * W + l] = T(0);
   }
   return buf;
 }
