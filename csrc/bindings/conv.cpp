@@ -13,7 +13,8 @@ namespace {
 Conv2dParams make_params(const char* fn, const std::array<int64_t, 4>& xs,
                          const std::array<int64_t, 4>& wsh, const std::array<int64_t, 4>& ys,
                          int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr,
-                         int64_t dh, int64_t dw, int64_t groups, int layout) {
+                         int64_t dh, int64_t dw, int64_t groups, int layout,
+                         bool check_out = true) {
   Conv2dParams p;
   p.layout = to_layout(layout, fn);
   const bool nchw = p.layout == Layout::NCHW;
@@ -45,7 +46,7 @@ Conv2dParams make_params(const char* fn, const std::array<int64_t, 4>& xs,
       nchw ? std::array<int64_t, 4>{p.batch, p.out_c, p.out_h, p.out_w}
            : std::array<int64_t, 4>{p.batch, p.out_h, p.out_w, p.out_c};
   FC_CHECK(p.out_h >= 1 && p.out_w >= 1, fn, "kernel larger than the padded input");
-  FC_CHECK(ys == want, fn, "output/grad_out shape (", ys[0], ", ", ys[1], ", ", ys[2], ", ",
+  FC_CHECK(!check_out || ys == want, fn, "output/grad_out shape (", ys[0], ", ", ys[1], ", ", ys[2], ", ",
            ys[3], ") does not match the expected (", want[0], ", ", want[1], ", ", want[2], ", ",
            want[3], ")");
   return p;
@@ -148,6 +149,25 @@ void bind_dtype(py::module_& m) {
 void register_conv(py::module_& m) {
   bind_dtype<float>(m);
   bind_dtype<double>(m);
+  m.def(
+      "conv2d_plan",
+      [](const std::vector<int64_t>& xv, const std::vector<int64_t>& wv, int64_t sh, int64_t sw,
+         int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups,
+         int layout, int op, bool is_double) {
+        const char* fn = "explain_conv2d";
+        FC_CHECK(op >= 0 && op <= 2, fn, "op must be 0 (forward), 1 (input_grad) or 2 (weight_grad)");
+        FC_CHECK(xv.size() == 4 && wv.size() == 4, fn, "x_shape and weight_shape need 4 entries");
+        const std::array<int64_t, 4> xs{xv[0], xv[1], xv[2], xv[3]};
+        const std::array<int64_t, 4> wsh{wv[0], wv[1], wv[2], wv[3]};
+        const Conv2dParams p = make_params(fn, xs, wsh, xs, sh, sw, pt, pb, pl, pr, dh, dw,
+                                           groups, layout, false);
+        const ConvPlan plan = conv2d_plan(p, static_cast<ConvOp>(op), is_double);
+        return std::make_pair(plan.algorithm, plan.reason);
+      },
+      py::arg("x_shape"), py::arg("weight_shape"), py::arg("stride_h"), py::arg("stride_w"),
+      py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
+      py::arg("dil_h"), py::arg("dil_w"), py::arg("groups"), py::arg("layout"), py::arg("op"), py::arg("is_double"),
+      "The algorithm the selector picks for one op of a layer and a one-line reason.");
 }
 
 }  // namespace fastconv

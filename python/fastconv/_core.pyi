@@ -27,6 +27,11 @@ def conv2d_forward(x: FloatArray, weight: FloatArray, bias: Optional[FloatArray]
 def conv2d_input_grad(grad_out: FloatArray, weight: FloatArray, grad_x: FloatArray,
                       stride_h: int, stride_w: int, pad_top: int, pad_bottom: int, pad_left: int,
                       pad_right: int, dil_h: int, dil_w: int, groups: int, layout: int) -> None: ...
+def conv2d_plan(x_shape: list[int], weight_shape: list[int],
+                stride_h: int, stride_w: int, pad_top: int, pad_bottom: int, pad_left: int,
+                pad_right: int, dil_h: int, dil_w: int, groups: int, layout: int, op: int,
+                is_double: bool) -> tuple[str, str]:
+    """The algorithm the selector picks for one op of a layer and a one-line reason."""
 def conv2d_weight_grad(grad_out: FloatArray, x: FloatArray, grad_w: FloatArray,
                        stride_h: int, stride_w: int, pad_top: int, pad_bottom: int, pad_left: int,
                        pad_right: int, dil_h: int, dil_w: int, groups: int, layout: int) -> None: ...

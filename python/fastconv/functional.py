@@ -25,7 +25,7 @@ __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
-    "global_avg_pool2d", "global_avg_pool2d_backward",
+    "global_avg_pool2d", "global_avg_pool2d_backward", "explain_conv2d",
 ]
 
 
@@ -99,6 +99,36 @@ def conv2d(x, weight, bias=None, *, stride=1, padding=0, dilation=1, groups=1, l
         dest.buf.fill(0)
         _add_bias(dest.buf, bias, lay)
     return dest.done()
+
+
+_PLAN_OPS = {"forward": 0, "input_grad": 1, "weight_grad": 2}
+
+
+def explain_conv2d(x_shape, weight_shape, *, stride=1, padding=0, dilation=1, groups=1,
+                   layout="NCHW", dtype="float32", op="forward"):
+    """Which algorithm conv2d (op="forward"), its input gradient ("input_grad") or its weight
+    gradient ("weight_grad") uses for these shapes, and why: returns (name, one-line reason).
+
+    Shapes are those conv2d takes (x 3-D or 4-D in `layout`, weight 4-D); nothing is computed.
+    The choice honours fastconv._testing.conv_algorithm(...) overrides and the active ISA.
+    """
+    fn = "explain_conv2d"
+    lay = A.layout(fn, layout)
+    if op not in _PLAN_OPS:
+        raise ValueError(f"{fn}: op must be one of {sorted(_PLAN_OPS)}, got {op!r}")
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"{fn}: dtype must be float32 or float64, got {dt}")
+    xs = A.shape_arg(fn, "x_shape", x_shape)
+    xs = (1,) + xs if len(xs) == 3 else xs
+    ws = tuple(int(v) for v in weight_shape)
+    if len(ws) != 4:
+        raise ValueError(f"{fn}: weight_shape must have 4 entries, got {tuple(weight_shape)}")
+    g = A.conv_geometry(fn, xs, ws, lay, stride, padding, dilation, groups, xname="x_shape",
+                        wname="weight_shape")
+    name, reason = _core.conv2d_plan(tuple(g.x_shape), ws, *g.core, _PLAN_OPS[op],
+                                     dt == np.dtype(np.float64))
+    return str(name), str(reason)
 
 
 def conv2d_backward(grad_out, x, weight, *, stride=1, padding=0, dilation=1, groups=1,

@@ -16,6 +16,7 @@
 #include <memory>
 #include <mutex>
 #include <stdexcept>
+#include <type_traits>
 
 #include "common/workspace.h"
 #include "cpu/conv/direct.h"
@@ -809,24 +810,63 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 
 enum class Algo { Gemm, Direct };
 
-// The algorithm for a layer: the forced one, else direct for depthwise-like layers (one input
-// channel per group and few outputs per group: a GEMM there is mostly zero padding), else GEMM.
-Algo select_algorithm(const Conv2dParams& p) {
-  std::string forced;
-  {
-    std::lock_guard<std::mutex> lock(g_algo_mutex);
-    forced = g_algo;
-  }
-  if (forced == "gemm") return Algo::Gemm;
-  if (forced == "direct") return Algo::Direct;
-  if (p.in_cg() == 1 && p.out_cg() <= 4) return Algo::Direct;
-  return Algo::Gemm;
-}
+struct Choice {
+  Algo algo;
+  std::string reason;
+};
 
 // Below this many flops a call runs on one thread (see SerialScope): ~50 us of work.
 bool is_small(const Conv2dParams& p) {
   const double flops = 2.0 * p.batch * p.out_c * p.in_cg() * p.kk() * p.out_plane();
   return flops < 4.0e6;
+}
+
+// How the GEMM path lays the problem out for this layer and op (the reason text only).
+std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op) {
+  const bool nchw = p.layout == Layout::NCHW;
+  if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
+    return "1x1 stride-1 unpadded: a plain GEMM over the input";
+  const bool few = !nchw && p.in_cg() < 8;
+  std::string s = "implicit GEMM (im2col never materialised), ";
+  if (nchw || few)
+    s += few ? "pixels in the vector lanes (NHWC with < 8 channels per group)"
+             : "pixels in the vector lanes";
+  else
+    s += "channels in the vector lanes";
+  if (nchw && p.out_plane() < 384 && op != ConvOp::WeightGrad)
+    s += ", small images batched into one column block";
+  return s;
+}
+
+// The algorithm for a layer and op, with the one-line reason shown by explain_conv2d():
+// the forced one if set (and applicable), else direct for depthwise-like layers (one input
+// channel per group and few outputs per group: a GEMM there is mostly zero padding), else GEMM.
+Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
+  (void)is_double;
+  std::string forced;
+  {
+    std::lock_guard<std::mutex> lock(g_algo_mutex);
+    forced = g_algo;
+  }
+  if (forced == "gemm")
+    return {Algo::Gemm, "forced by set_conv_algorithm('gemm'): " + gemm_shape_reason(p, op)};
+  if (forced == "direct") return {Algo::Direct, "forced by set_conv_algorithm('direct')"};
+  if (p.in_cg() == 1 && p.out_cg() <= 4)
+    return {Algo::Direct, "one input channel per group and <= 4 outputs per group: a GEMM "
+                          "would be mostly zero padding, loops over the window instead"};
+  return {Algo::Gemm, gemm_shape_reason(p, op)};
+}
+
+template <typename T>
+Algo select_algorithm(const Conv2dParams& p, ConvOp op) {
+  return choose_algorithm(p, op, std::is_same<T, double>::value).algo;
+}
+
+const char* algo_name(Algo a) {
+  switch (a) {
+    case Algo::Direct: return "direct";
+    default: return "gemm";
+  }
 }
 
 }  // namespace
@@ -849,6 +889,13 @@ std::string get_conv_algorithm() {
   return g_algo;
 }
 
+ConvPlan conv2d_plan(const Conv2dParams& p, ConvOp op, bool is_double) {
+  const Choice c = choose_algorithm(p, op, is_double);
+  std::string reason = c.reason;
+  if (is_small(p)) reason += "; under 4 MFLOP: runs on the calling thread";
+  return {algo_name(c.algo), reason};
+}
+
 template <typename T>
 void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
   const SerialScope serial(is_small(p));
@@ -863,7 +910,7 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     }
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
+  if (select_algorithm<T>(p, ConvOp::Forward) == Algo::Direct)
     direct_forward(p, x, w, bias, y);
   else
     forward_gemm(p, x, w, bias, y);
@@ -873,7 +920,7 @@ template <typename T>
 void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const SerialScope serial(is_small(p));
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
-  if (select_algorithm(p) == Algo::Direct)
+  if (select_algorithm<T>(p, ConvOp::InputGrad) == Algo::Direct)
     direct_input_grad(p, dy, w, dx);
   else
     input_grad_gemm(p, dy, w, dx);
@@ -888,7 +935,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(dw, 0, sizeof(T) * wsize);
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
+  if (select_algorithm<T>(p, ConvOp::WeightGrad) == Algo::Direct)
     direct_weight_grad(p, dy, x, dw);
   else
     weight_grad_gemm(p, dy, x, dw);

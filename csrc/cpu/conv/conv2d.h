@@ -24,4 +24,12 @@ std::vector<std::string> conv_algorithms();
 void set_conv_algorithm(const std::string& name);  // throws std::invalid_argument
 std::string get_conv_algorithm();
 
+// The algorithm the selector picks for one op of a layer, with a one-line reason.
+enum class ConvOp : int { Forward = 0, InputGrad = 1, WeightGrad = 2 };
+struct ConvPlan {
+  std::string algorithm;
+  std::string reason;
+};
+ConvPlan conv2d_plan(const Conv2dParams& p, ConvOp op, bool is_double);
+
 }  // namespace fastconv
