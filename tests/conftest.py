@@ -19,6 +19,11 @@ import sys
 import numpy as np
 import pytest
 
+# Cap what one call may allocate, so the bad-input catalogue behaves the same on every machine:
+# on a 128 GiB host a 1879048192-wide adaptive-pool output (90 GB) is a valid request that
+# would be computed for minutes (or meet the OOM killer) instead of raising.
+os.environ.setdefault("FASTCONV_MAX_MEMORY", "8G")
+
 sys.path.insert(0, os.path.dirname(__file__))  # `import reference` / `from conftest import ...`
 
 try:  # keep Hypothesis runs bounded and deterministic in CI

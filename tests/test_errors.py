@@ -813,3 +813,19 @@ def test_avg_pool_ceil_values_and_no_zero_division(layout):
         assert np.isfinite(a).all()
         assert_close(a, R.avg_pool2d(xl, 4, count_include_pad=False, layout=layout, **kw),
                      dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------------------------
+# the allocation cap (FASTCONV_MAX_MEMORY): refused before anything is allocated
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("cap, ok", [("1M", False), ("3.5m", True), ("1048576", False),
+                                     ("2GiB", True), ("junk", True)])
+def test_memory_cap(monkeypatch, cap, ok):
+    monkeypatch.setenv("FASTCONV_MAX_MEMORY", cap)
+    x = np.ones((1, 4, 256, 256), np.float32)      # 1 MiB in, a 2 MiB result below
+    w = np.ones((8, 4, 1, 1), np.float32)
+    if ok:
+        assert fastconv.conv2d(x, w).shape == (1, 8, 256, 256)
+    else:
+        with pytest.raises(MemoryError, match=r"conv2d: output .*FASTCONV_MAX_MEMORY"):
+            fastconv.conv2d(x, w)

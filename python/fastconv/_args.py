@@ -183,18 +183,71 @@ def physical_memory() -> int:
     return _PHYS_MEM
 
 
+def available_memory() -> int:
+    """Bytes the kernel reports as available now (MemAvailable; 0 if unknown)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def memory_cap() -> int:
+    """The most bytes one call may allocate for its results, beyond which it raises MemoryError
+    (0: no cap): FASTCONV_MAX_MEMORY (bytes, or with a K/M/G/T suffix) and the process's
+    address-space limit (RLIMIT_AS), whichever is smaller."""
+    cap = 0
+    v = os.environ.get("FASTCONV_MAX_MEMORY", "").strip().upper().rstrip("B").rstrip("I")
+    if v:
+        try:
+            unit = v[-1] if v[-1] in _UNITS else ""
+            cap = int(float(v[:len(v) - len(unit)]) * _UNITS[unit])
+        except (ValueError, IndexError):
+            cap = 0
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            cap = min(cap, soft) if cap else soft
+    except (ImportError, OSError, ValueError, AttributeError):
+        pass
+    return max(cap, 0)
+
+
 def check_alloc(fn: str, what: str, shape, dtype) -> None:
-    """OverflowError if an array of this shape cannot be indexed by int64 or exceeds the RAM."""
+    """OverflowError if an array of this shape cannot be indexed by int64 or exceeds the RAM;
+    MemoryError if it exceeds memory_cap() or the memory available right now (checked above 1 GiB only, so a
+    request the OOM killer would meet while the kernel writes it fails cleanly instead).
+    `dtype` may be an item size in bytes (several arrays of this shape allocated together)."""
     n = math.prod(shape)
-    nbytes = n * np.dtype(dtype).itemsize
+    itemsize = dtype if isinstance(dtype, int) else np.dtype(dtype).itemsize
+    tname = f"{itemsize} bytes per element" if isinstance(dtype, int) else np.dtype(dtype).name
+    nbytes = n * itemsize
     if nbytes > INT64_MAX:
         raise OverflowError(f"{fn}: {what} of shape {tuple(shape)} has {n} elements ({nbytes} "
                             f"bytes), more than int64 can index")
     mem = physical_memory()
     if mem and nbytes > mem:
-        raise OverflowError(f"{fn}: {what} of shape {tuple(shape)} ({np.dtype(dtype).name}) needs "
+        raise OverflowError(f"{fn}: {what} of shape {tuple(shape)} ({tname}) needs "
                             f"{nbytes} bytes ({nbytes / 2**30:.3g} GiB), more than the physical "
                             f"memory ({mem / 2**30:.3g} GiB)")
+    cap = memory_cap() if nbytes > 2**20 else 0
+    if cap and nbytes > cap:
+        raise MemoryError(f"{fn}: {what} of shape {tuple(shape)} ({tname}) needs "
+                          f"{nbytes / 2**30:.3g} GiB, more than the {cap / 2**30:.3g} GiB allowed "
+                          f"(FASTCONV_MAX_MEMORY / the address-space limit)")
+    if nbytes > 2**30:
+        avail = available_memory()
+        if avail and nbytes > avail:
+            raise MemoryError(f"{fn}: {what} of shape {tuple(shape)} ({tname}) needs "
+                              f"{nbytes / 2**30:.3g} GiB, more than the {avail / 2**30:.3g} GiB "
+                              f"of memory available now")
 
 
 class Dest:

@@ -250,7 +250,8 @@ def _pool_forward(fn, core_fn, x, layout, geometry, return_indices=None, is_max=
     x4, unb = A.batched(fn, "x", A.float_array(fn, "x", x), lay)
     p, params = geometry(x4.shape, lay)
     want_i = is_max and A.flag(fn, "return_indices", return_indices)
-    A.check_alloc(fn, "output", p.out_shape, np.float64 if want_i else x.dtype)
+    A.check_alloc(fn, "output and indices" if want_i else "output", p.out_shape,
+                  np.dtype(_dtype(x)).itemsize + (8 if want_i else 0))
     out = np.empty(p.out_shape, _dtype(x))
     idx = np.empty(p.out_shape, np.int64) if want_i else None
     if out.size:
