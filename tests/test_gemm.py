@@ -88,3 +88,33 @@ def test_tile_sizes_reported():
     for dt in ("float32", "float64"):
         mr, nr = T.tile_sizes(dt)
         assert isinstance(mr, int) and isinstance(nr, int) and mr > 0 and nr > 0
+
+
+# The weight gradient's dot-product microkernel: both operands k-contiguous, every partial
+# tile (mr < MR, nr < NR) and k tails around the vector width, exact on integer data.
+@pytest.mark.parametrize("accumulate", [False, True], ids=["set", "acc"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("kc", [0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 64, 255, 256, 300])
+def test_dot_ukr_exact(kc, dtype, accumulate):
+    MR, NR = T.tile_sizes("dot_" + dtype)
+    rng = seeded_rng("dot", kc, dtype, accumulate)
+    for mr in range(1, MR + 1):
+        for nr in range(1, NR + 1):
+            a = _ints(rng, (mr, kc), dtype)
+            b = _ints(rng, (nr, kc), dtype)
+            c0 = _ints(rng, (mr, nr), dtype)
+            c = c0.copy()
+            T.dot_ukr(a, b, c, accumulate)
+            want = a.astype(np.float64) @ b.astype(np.float64).T + (c0 if accumulate else 0)
+            assert_same(c, want.astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_dot_ukr_random_close(dtype):
+    MR, NR = T.tile_sizes("dot_" + dtype)
+    rng = seeded_rng("dotr", dtype)
+    a = rng.standard_normal((MR, 1000)).astype(dtype)
+    b = rng.standard_normal((NR, 1000)).astype(dtype)
+    c = np.zeros((MR, NR), dtype)
+    T.dot_ukr(a, b, c, False)
+    assert_close(c, a.astype(np.float64) @ b.astype(np.float64).T, dtype=dtype, scale=np.abs(a) @ np.abs(b).T)

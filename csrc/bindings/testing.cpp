@@ -47,6 +47,21 @@ void bind_gemm(py::module_& t) {
       },
       py::arg("kc"), py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
       py::arg("mr"), py::arg("nr"), py::arg("accumulate"));
+  t.def(
+      "dot_ukr",
+      [](CArray<T> a, CArray<T> b, CArray<T> c, bool accumulate) {
+        // a: (mr, kc), b: (nr, kc), c: (mr, nr); c (+)= a @ b.T through one dot-microkernel call.
+        const char* fn = "dot_ukr";
+        const DotKernel<T>& d = kernels().dot<T>();
+        FC_CHECK(a.ndim() == 2 && b.ndim() == 2 && c.ndim() == 2, fn, "a, b, c must be 2-D");
+        const int64_t mr = a.shape(0), nr = b.shape(0), kc = a.shape(1);
+        FC_CHECK(b.shape(1) == kc && c.shape(0) == mr && c.shape(1) == nr, fn, "shape mismatch");
+        FC_CHECK(mr >= 1 && mr <= d.mr && nr >= 1 && nr <= d.nr, fn, "mr/nr out of range");
+        require_writable(c, fn, "c");
+        d.ukr(kc, a.data(), kc, b.data(), kc, c.mutable_data(), nr, 1, mr, nr, accumulate);
+      },
+      py::arg("a").noconvert(), py::arg("b").noconvert(), py::arg("c").noconvert(),
+      py::arg("accumulate"));
 }
 
 }  // namespace
@@ -59,6 +74,8 @@ void register_testing(py::module_& m) {
     const KernelTable& k = kernels();
     if (dtype == "float32") return std::make_pair(k.gemm_f32.mr, k.gemm_f32.nr);
     if (dtype == "float64") return std::make_pair(k.gemm_f64.mr, k.gemm_f64.nr);
+    if (dtype == "dot_float32") return std::make_pair(k.dot_f32.mr, k.dot_f32.nr);
+    if (dtype == "dot_float64") return std::make_pair(k.dot_f64.mr, k.dot_f64.nr);
     throw std::invalid_argument("tile_sizes: dtype must be 'float32' or 'float64'");
   }, py::arg("dtype"));
   t.def("set_conv_algorithm", &set_conv_algorithm, py::arg("name"));

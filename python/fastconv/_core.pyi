@@ -88,6 +88,9 @@ class _testing:  # submodule fastconv._core._testing
                  accumulate: bool) -> None:
         """Calls the active microkernel once on packed panels a [kc*MR], b [kc*NR]; c (mr, nr)."""
     @staticmethod
+    def dot_ukr(a: FloatArray, b: FloatArray, c: FloatArray, accumulate: bool) -> None:
+        """c (mr, nr) = or += a (mr, kc) @ b (nr, kc).T through one dot-microkernel call."""
+    @staticmethod
     def tile_sizes(dtype: str) -> tuple[int, int]: ...
     @staticmethod
     def set_conv_algorithm(name: str) -> None:

@@ -8,10 +8,11 @@ from . import _Scoped, _core, get_isa, set_isa
 
 gemm = _core._testing.gemm
 gemm_ukr = _core._testing.gemm_ukr
+dot_ukr = _core._testing.dot_ukr
 tile_sizes = _core._testing.tile_sizes
 
 __all__ = ["available_isas", "isa", "conv_algorithms", "conv_algorithm", "gemm", "gemm_ukr",
-           "tile_sizes"]
+           "dot_ukr", "tile_sizes"]
 
 
 def available_isas() -> list:
