@@ -68,6 +68,7 @@ def test_main_in_process(capsys):
                       "--against", "numpy,torch", "--report", "r.md", "--plot", "r.png",
                       "--json", "r.json", "--layers", "conv"])
     assert a.quick and a.threads == "1,2" and a.dtype == "float64" and a.report == "r.md"
+    assert not a.no_memory and p.parse_args(["bench", "--no-memory"]).no_memory
     d = p.parse_args(["demo", "--epochs", "3", "--batch-size", "16", "--threads", "1",
                       "--plot", "c.png", "--compare-numpy", "--seed", "4"])
     assert (d.epochs, d.batch_size, d.threads, d.seed, d.compare_numpy) == (3, 16, 1, 4, True)
@@ -112,6 +113,26 @@ def _check_report(tmp_path, proc, expect_torch):
     probe = data["probe"]
     assert probe["fma_peak_gflops"]["1"]["peak"] > 0
     assert probe["bandwidth_gbs"]["1"]["bandwidth"] > 0
+    _check_memory(text, data, expect_torch, ("fwd", "bwd_data", "bwd_weight"))
+
+
+def _check_memory(text, data, expect_torch, ops):
+    """The extra-memory table (on by default): one row per conv cell, in the markdown report
+    and the JSON; the NumPy baseline's extra memory covers at least its im2col buffer."""
+    from fastconv._bench import memory
+    if memory.supported() is not None:
+        assert "extra memory: n/a" in text
+        return
+    assert "## Extra memory per conv call" in text and "| case | op | im2col MiB |" in text
+    mem = data["memory"]
+    assert mem["threads"] == 1 and mem["limit_fraction"] == 0.25
+    assert [(r["case"], r["op"]) for r in mem["rows"]] == [("lenet_conv2", o) for o in ops]
+    want = {"fastconv", "fastconv_nhwc", "numpy"} | ({"torch"} if expect_torch else set())
+    for r in mem["rows"]:
+        assert set(r["extra_bytes"]) == want and not r["errors"], r["errors"]
+        assert r["im2col_bytes"] == 16 * 6 * 5 * 5 * 10 * 10 * 4      # quick: N = 64 / 4
+        assert r["extra_bytes"]["numpy"] >= r["im2col_bytes"]
+        assert r["fraction"]["fastconv"] is not None
 
 
 def test_bench_report_json_plot(tmp_path):
@@ -133,15 +154,18 @@ def test_bench_without_torch_and_tqdm(tmp_path):
     data = json.loads((tmp_path / "r.json").read_text())
     assert {r["case"] for r in data["rows"]} == {"lenet_conv2", "globalavg_512@7"}
     assert all(set(r["ms"]) == {"fastconv", "fastconv_nhwc", "numpy"} for r in data["rows"])
+    _check_memory((tmp_path / "r.md").read_text(), data, False, ("fwd",))
 
 
 def test_bench_float64_no_probe(tmp_path):
     args = ["bench", "--quick", "--threads", "1", "--layers", "lenet_conv1", "--ops", "fwd",
             "--dtype", "float64", "--repeats", "3", "--no-probe", "--against", "numpy",
-            "--json", "r.json"]
-    _ok(fastconv_cli(args, tmp_path))
-    (row,) = json.loads((tmp_path / "r.json").read_text())["rows"]
+            "--json", "r.json", "--no-memory"]
+    proc = _ok(fastconv_cli(args, tmp_path))
+    data = json.loads((tmp_path / "r.json").read_text())
+    (row,) = data["rows"]
     assert row["dtype"] == "float64" and not row["errors"] and row["pct_of_peak"] is None
+    assert data["memory"] is None and "Extra memory" not in proc.stdout
 
 
 def test_bench_errors(tmp_path):

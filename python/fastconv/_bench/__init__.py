@@ -8,6 +8,7 @@
   runtime     optional imports (torch, threadpoolctl) and one thread count for every library
   compare     interleaved same-process timing (medians), the rows, text/markdown tables
   probe       the machine's measured FMA peak and memory bandwidth
+  memory      extra memory of one conv call (peak RSS growth beyond its outputs, fresh process)
   report      the ``bench`` command: progress bar, report, JSON, plot
   progress    tqdm when installed, else a plain counter
 

@@ -284,6 +284,35 @@ def bind(case: Case, op: str, cand: str, inputs: Dict[str, np.ndarray]) -> Bound
     return _bind_pool(case, op, cand, inputs)
 
 
+# ------------------------------------------------------------------------------------ algorithm
+EXPLAIN_OP = {"fwd": "forward", "bwd_data": "input_grad", "bwd_weight": "weight_grad"}
+
+
+def explain(case: Case, op: str, cand: str, dtype: str = "float32"
+            ) -> Optional[Tuple[str, str]]:
+    """(algorithm, one-line reason) fastconv picks for a conv (case, op) in cand's layout, from
+    ``fastconv.explain_conv2d`` (None: not a fastconv conv cell, or fastconv has no such
+    function). A failing explain_conv2d gives ("?", the error)."""
+    if cand not in FASTCONV_CANDIDATES or not isinstance(case, ConvCase) or fastconv is None:
+        return None
+    fn = getattr(fastconv, "explain_conv2d", None)
+    if fn is None or op not in EXPLAIN_OP:
+        return None
+    nhwc = cand == "fastconv_nhwc"
+    n, c, h, w = case.x_shape
+    k, cg, kh, kw = case.w_shape
+    xs = (n, h, w, c) if nhwc else (n, c, h, w)
+    ws = (kh, kw, cg, k) if nhwc else (k, cg, kh, kw)
+    try:
+        got = fn(xs, ws, stride=case.stride, padding=case.pad, dilation=case.dilation,
+                 groups=case.groups, layout="NHWC" if nhwc else "NCHW", dtype=str(dtype),
+                 op=EXPLAIN_OP[op])
+        name, why = got
+        return str(name), str(why)
+    except Exception as e:  # noqa: BLE001 - the report works without it
+        return "?", f"explain_conv2d failed: {type(e).__name__}: {e}"
+
+
 # ------------------------------------------------------------------------------------ checking
 class MismatchError(AssertionError):
     pass

@@ -32,7 +32,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import candidates as C
 from . import runtime
@@ -100,6 +100,15 @@ class Row:
     errors: Dict[str, str] = field(default_factory=dict)        # candidate -> failure text
     check_err: Dict[str, float] = field(default_factory=dict)   # candidate -> rel. error
     dtype: str = "float32"
+    # fastconv candidate -> (algorithm, reason) from fastconv.explain_conv2d (convs; may be empty)
+    algo: Dict[str, Tuple[str, str]] = field(default_factory=dict)
+
+    def algo_label(self) -> str:
+        """Compact algorithm cell: "gemm", or "gemm/winograd" (NCHW/NHWC) when they differ."""
+        names = [self.algo[c][0] for c in C.FASTCONV_CANDIDATES if c in self.algo]
+        if not names:
+            return "-"
+        return names[0] if len(set(names)) == 1 else "/".join(names)
 
     @property
     def unit(self) -> str:
@@ -146,7 +155,8 @@ class Row:
                 "ms": dict(self.ms),
                 "errors": dict(self.errors), "check_err": dict(self.check_err),
                 "ratio": self.ratio("fastconv"), "ratio_nhwc": self.ratio("fastconv_nhwc"),
-                "fastest_peer": self.fastest_peer(), "flags": self.flags()}
+                "fastest_peer": self.fastest_peer(), "flags": self.flags(),
+                "algorithm": {c: {"name": a[0], "reason": a[1]} for c, a in self.algo.items()}}
 
 
 def select_cases(layers: Optional[Sequence[str]], quick: bool):
@@ -198,6 +208,9 @@ def run_case(case, op: str, threads: int, cands: Sequence[str], inputs, *,
               case.gflop if is_conv else case.gbytes_for(dt.itemsize), dtype=dt.name)
     bound = {}
     for cand in cands:
+        a = C.explain(case, op, cand, dt.name) if is_conv else None
+        if a is not None:
+            row.algo[cand] = a
         try:
             bound[cand] = C.bind(case, op, cand, inputs)
         except Exception as e:  # noqa: BLE001 - a candidate failing must not stop the report
@@ -307,11 +320,13 @@ def format_table(rows: Sequence[Row]) -> str:
                        [r.threads for r in rows])
 
 
-def fixed_width(head: Sequence[str], body: Sequence[Sequence[str]], groups: Sequence) -> str:
-    """Aligns a text table: the first two and last two columns left, the rest right; a blank
-    line wherever `groups` (one key per body row, e.g. the thread count) changes."""
+def fixed_width(head: Sequence[str], body: Sequence[Sequence[str]], groups: Sequence,
+                left: Optional[Sequence[int]] = None) -> str:
+    """Aligns a text table: the first two and last two columns left (or the indices in
+    ``left``), the rest right; a blank line wherever `groups` (one key per body row, e.g. the
+    thread count) changes."""
     widths = [max(len(head[i]), *(len(b[i]) for b in body)) for i in range(len(head))]
-    left = {0, 1, len(head) - 2, len(head) - 1}
+    left = set(left) if left is not None else {0, 1, len(head) - 2, len(head) - 1}
 
     def line(cells):
         return "  ".join(c.ljust(w) if i in left else c.rjust(w)

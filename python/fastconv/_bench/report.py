@@ -2,20 +2,32 @@
 
     python -m fastconv bench [--quick] [--threads 1,2] [--layers a,b|conv|pool] [--ops ...]
         [--dtype float32|float64] [--against numpy,torch] [--report FILE.md]
-        [--plot FILE.png] [--json FILE] [--repeats 7] [--no-probe]
+        [--plot FILE.png] [--json FILE] [--repeats 7] [--no-probe] [--no-memory]
 
 1. Probes this machine (fastconv._bench.probe): the FMA peak ("measured peak", an estimate from
    fastconv's own GEMM microkernel) and the memory bandwidth (NumPy copy / sum), per thread count.
 2. For every thread count, case and op (fastconv._bench.compare.run_suite): the same inputs for
    every candidate, each result checked against the NumPy baseline, then the candidates timed
    interleaved (round-robin, start rotating) and the medians kept. A progress bar runs meanwhile.
-3. Prints a table and a summary; ``--report`` writes them as markdown, ``--json`` as data,
+3. Extra memory (fastconv._bench.memory; skip with ``--no-memory``; Linux, else "n/a"): for
+   every conv case and op, the peak RSS growth of ONE call beyond its outputs, for fastconv
+   (both layouts), the NumPy baseline and torch NCHW, each in a fresh process (forked from a
+   server that imported the libraries once): a tiny warm-up call (thread pool, lazy init), the
+   full-size inputs and a preallocated, touched output (``conv2d(out=)``; the gradients' bytes
+   are subtracted instead), gc + malloc_trim, VmHWM reset through /proc/self/clear_refs, one
+   call, VmHWM read. Compared with the layer's im2col buffer, N*C*KH*KW*Ho*Wo*itemsize; the
+   target is extra <= 1/4 of it (flag ``>1/4``). At the largest benchmarked thread count.
+4. Prints the tables and a summary; ``--report`` writes them as markdown, ``--json`` as data,
    ``--plot`` draws the ratios (matplotlib).
 
 Columns: median ms of each candidate (fastconv NCHW, fastconv NHWC, numpy im2col, torch NCHW,
 torch channels_last), fastconv's rate (GFLOP/s for convs, GB/s of compulsory traffic for pools),
-that rate as % of the measured FMA peak / bandwidth at the same thread count, and the ratio
-fastest peer's ms / fastconv's ms (> 1: fastconv is faster) for both fastconv layouts.
+that rate as % of the measured FMA peak / bandwidth at the same thread count, the ratio
+fastest peer's ms / fastconv's ms (> 1: fastconv is faster) for both fastconv layouts, and,
+when ``fastconv.explain_conv2d`` exists, the algorithm fastconv chose ("gemm", "winograd",
+"direct", ...; "NCHW/NHWC" when the layouts differ), with the reasons listed below the
+markdown table. Memory table: layer, op, im2col MiB, fastconv extra MiB and fraction of im2col
+per layout, numpy and torch extra MiB, flags.
 Exit status 1 when a fastconv result did not match the baseline.
 """
 from __future__ import annotations
@@ -30,7 +42,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from . import candidates as C
-from . import compare, probe, runtime
+from . import compare, memory, probe, runtime
 from .compare import Row, _csv, _fmt_ms
 from .progress import have_tqdm, progress
 from .shapes import CONV_LAYERS, quick_from_env
@@ -69,6 +81,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-check", action="store_true", help="skip the correctness checks")
     p.add_argument("--no-probe", action="store_true",
                    help="skip the peak / bandwidth probe (no %% of peak column)")
+    p.add_argument("--no-memory", action="store_true",
+                   help="skip the extra-memory measurement of the conv calls (one fresh child "
+                        "process per layer, op and candidate; Linux only)")
 
 
 # ------------------------------------------------------------------------------------ analysis
@@ -160,17 +175,30 @@ def _cands(rows: Sequence[Row]) -> List[str]:
     return [c for c in C.CANDIDATES if any(c in r.ms for r in rows)]
 
 
-def _headers(cands: Sequence[str], probed: bool) -> List[str]:
+def _has_algo(rows: Sequence[Row]) -> bool:
+    return any(r.algo for r in rows)
+
+
+def _headers(cands: Sequence[str], probed: bool, algo: bool = False) -> List[str]:
     h = ["case", "op", "thr"] + [f"{_LABEL[c]} ms" for c in cands] + ["fastconv rate", "unit"]
     if probed:
         h.append("% of peak")
     h.append("ratio")
     if "fastconv_nhwc" in cands:
         h.append("ratio NHWC")
+    if algo:
+        h.append("algorithm" + (" (NCHW/NHWC)" if "fastconv_nhwc" in cands else ""))
     return h + ["fastest peer", "flags"]
 
 
-def _cells(r: Row, cands: Sequence[str], limits, probed: bool) -> List[str]:
+def _left(head: Sequence[str]) -> List[int]:
+    """Left-aligned columns: case, op, algorithm, fastest peer, flags."""
+    return [i for i, h in enumerate(head)
+            if i < 2 or i >= len(head) - 2 or h.startswith("algorithm")]
+
+
+def _cells(r: Row, cands: Sequence[str], limits, probed: bool,
+           algo: bool = False) -> List[str]:
     cells = [r.case, r.op, str(r.threads)]
     for c in cands:
         t = r.ms.get(c)
@@ -187,6 +215,8 @@ def _cells(r: Row, cands: Sequence[str], limits, probed: bool) -> List[str]:
     if "fastconv_nhwc" in cands:
         rn = r.ratio("fastconv_nhwc")
         cells.append(f"{rn:.2f}x" if rn is not None else "-")
+    if algo:
+        cells.append(r.algo_label())
     fp = r.fastest_peer()
     cells.append(_LABEL.get(fp, fp) if fp else "-")
     cells.append(r.flags())
@@ -197,22 +227,43 @@ def text_table(rows: Sequence[Row], limits, probed: bool) -> str:
     if not rows:
         return "(no results)"
     cands = _cands(rows)
-    return compare.fixed_width(_headers(cands, probed),
-                               [_cells(r, cands, limits, probed) for r in rows],
-                               [r.threads for r in rows])
+    algo = _has_algo(rows)
+    head = _headers(cands, probed, algo)
+    return compare.fixed_width(head, [_cells(r, cands, limits, probed, algo) for r in rows],
+                               [r.threads for r in rows], _left(head))
 
 
 def markdown_table(rows: Sequence[Row], limits, probed: bool) -> str:
     if not rows:
         return "(no results)\n"
     cands = _cands(rows)
-    head = _headers(cands, probed)
+    algo = _has_algo(rows)
+    head = _headers(cands, probed, algo)
+    left = set(_left(head))
     out = ["| " + " | ".join(head) + " |",
-           "|" + "|".join("---" if i < 2 else "--:" for i in range(len(head) - 2)) + "|---|---|"]
+           "|" + "|".join("---" if i in left else "--:" for i in range(len(head))) + "|"]
     for r in rows:
-        cells = _cells(r, cands, limits, probed)
+        cells = _cells(r, cands, limits, probed, algo)
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
+
+
+def algorithm_lines(rows: Sequence[Row]) -> List[str]:
+    """`layer op layout: algorithm — reason`, one line per distinct (layer, op, layout); where
+    the choice differs between thread counts, one line per thread count."""
+    by: Dict[tuple, Dict[tuple, List[int]]] = {}
+    for r in rows:
+        for cand in C.FASTCONV_CANDIDATES:
+            if cand in r.algo:
+                key = (r.case, r.op, "NHWC" if cand == "fastconv_nhwc" else "NCHW")
+                by.setdefault(key, {}).setdefault(tuple(r.algo[cand]), []).append(r.threads)
+    out = []
+    for (case, op, lay), choices in by.items():
+        for (name, why), ths in choices.items():
+            tail = "" if len(choices) == 1 else \
+                f" ({','.join(map(str, sorted(set(ths))))} thread(s))"
+            out.append(f"{case} {op} {lay}{tail}: {name} — {why}")
+    return out
 
 
 def machine_line() -> str:
@@ -229,7 +280,9 @@ def machine_line() -> str:
 
 
 def markdown_report(rows: Sequence[Row], header: Sequence[str], probe_lines: Sequence[str],
-                    limits, probed: bool, command: str, elapsed_s: float) -> str:
+                    limits, probed: bool, command: str, elapsed_s: float,
+                    mem_rows: Optional[Sequence["memory.MemRow"]] = None,
+                    mem_note: Optional[str] = None) -> str:
     out = ["# fastconv benchmark", "",
            f"Machine: {machine_line()}.  ",
            f"Command: `{command}` ({elapsed_s:.0f} s).", ""]
@@ -249,10 +302,37 @@ def markdown_report(rows: Sequence[Row], header: Sequence[str], probe_lines: Seq
             "for fastconv's NCHW and NHWC layouts; flags: `<1` slower than the fastest peer, "
             f"`!!` more than {compare.SLOW_VS_NUMPY:g}x slower than numpy, `WRONG` result "
             "mismatch (suffix `nhwc`: the NHWC layout). Medians of interleaved rounds in one "
-            "process; only the ratios are comparable between machines.", "",
-            "## Summary", ""]
+            "process; only the ratios are comparable between machines.", ""]
+    algos = algorithm_lines(rows)
+    if algos:
+        out += ["Algorithms fastconv chose (`fastconv.explain_conv2d`):", ""]
+        out += [f"- {a}" for a in algos] + [""]
+    if mem_rows or mem_note:
+        out += ["## Extra memory per conv call", ""]
+        if mem_rows:
+            out += [memory_caption(mem_rows), "", memory.markdown_table(mem_rows),
+                    MEMORY_LEGEND, ""]
+        if mem_note:
+            out += [mem_note, ""]
+    out += ["## Summary", ""]
     out += [f"- {s}" for s in summary_lines(rows, limits)]
+    if mem_rows:
+        out += [f"- {s}" for s in memory.summary_lines(mem_rows)]
     return "\n".join(out) + "\n"
+
+
+MEMORY_LEGEND = (
+    "extra MiB = peak RSS growth of one call beyond its outputs, measured in a fresh child "
+    "process per cell (VmHWM reset through /proc/self/clear_refs after a tiny warm-up call, "
+    "input building and malloc_trim; outputs preallocated (conv2d out=) or their bytes "
+    "subtracted); im2col MiB = N*C*KH*KW*Ho*Wo*itemsize; frac = fastconv's extra / im2col; "
+    "`>1/4` flags a fraction above the 1/4 target (suffix `nhwc`: the NHWC layout).")
+
+
+def memory_caption(mem_rows: Sequence["memory.MemRow"]) -> str:
+    n = mem_rows[0].threads if mem_rows else 1
+    return (f"One call per cell at {n} thread(s), in a fresh process per (layer, op, "
+            f"candidate).")
 
 
 # ------------------------------------------------------------------------------------ plot
@@ -391,6 +471,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
                                  on_row, args.dtype, on_start)
     finally:
         bar.close()
+    mem_rows, mem_note = run_memory(args, threads, quick, layers, ops, use, err)
     elapsed = time.perf_counter() - t_start
 
     print(file=out)
@@ -401,13 +482,25 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
         print(s, file=out)
     print("ratio = fastest peer ms / fastconv ms (> 1: fastconv faster); % of peak: fastconv's "
           "GFLOP/s (conv) or GB/s (pool) over the measured peak / bandwidth.", file=out)
+    if mem_rows:
+        print(file=out)
+        print("Extra memory per conv call, MiB beyond the outputs. " + memory_caption(mem_rows),
+              file=out)
+        print(memory.text_table(mem_rows), file=out)
+        for s in memory.summary_lines(mem_rows):
+            print(s, file=out)
+        print("extra = peak RSS growth of one call in a fresh process beyond its outputs; frac = "
+              "fastconv's extra / im2col buffer (N*C*KH*KW*Ho*Wo*itemsize); >1/4: above the "
+              "target.", file=out)
+    if mem_note:
+        print(mem_note, file=out)
     argv = getattr(args, "argv", None)
     command = "python -m fastconv " + (" ".join(shlex.quote(a) for a in argv) if argv
                                        else "bench")
     if args.report:
         with open(args.report, "w") as f:
             f.write(markdown_report(rows, header, probe_lines, limits, probed, command,
-                                    elapsed))
+                                    elapsed, mem_rows, mem_note))
         print(f"report written to {args.report}", file=out)
     if args.json:
         data = {"command": command, "machine": machine_line(), "header": header,
@@ -415,7 +508,15 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
                 "probe": probe_info, "summary": summ, "elapsed_s": elapsed,
                 "rows": [dict(r.as_dict(), pct_of_peak=pct_of_limit(r, "fastconv", limits),
                               pct_of_peak_nhwc=pct_of_limit(r, "fastconv_nhwc", limits),
-                              gemm_bound=is_gemm_bound(r)) for r in rows]}
+                              gemm_bound=is_gemm_bound(r)) for r in rows],
+                "algorithms": algorithm_lines(rows),
+                "memory": None if mem_rows is None else {
+                    "threads": mem_rows[0].threads if mem_rows else None,
+                    "limit_fraction": memory.LIMIT_FRACTION, "note": mem_note,
+                    "method": "fresh child per cell; tiny warm-up; malloc_trim; VmHWM reset via "
+                              "/proc/self/clear_refs; one call; VmHWM - RSS before - output bytes",
+                    "summary": memory.summary_lines(mem_rows),
+                    "rows": [m.as_dict() for m in mem_rows]}}
         with open(args.json, "w") as f:
             json.dump(data, f, indent=1, default=_json_default)
         print(f"results written to {args.json}", file=out)
@@ -429,6 +530,42 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
         print("fastconv bench: some fastconv results did not match the baseline (WRONG)",
               file=err)
     return 1 if wrong else 0
+
+
+def run_memory(args, threads: Sequence[int], quick: bool, layers, ops, use: Sequence[str],
+               err=sys.stderr):
+    """The extra-memory table of the conv cells (fastconv._bench.memory): (rows or None, note).
+    At the largest benchmarked thread count (per-thread buffers make it the worst case)."""
+    if getattr(args, "no_memory", False):
+        return None, None
+    cases = [c for c in compare.select_cases(layers, quick) if isinstance(c, memory.ConvCase)]
+    cells = [(c, op) for c in cases for op in compare.select_ops(c, ops)]
+    if not cells:
+        return None, None
+    why = memory.supported()
+    if why:
+        return None, f"extra memory: n/a ({why})"
+    mcands = [c for c in memory.MEMORY_CANDIDATES if c in use]
+    if not any(c in C.FASTCONV_CANDIDATES for c in mcands):
+        return None, "extra memory: n/a (fastconv is not importable)"
+    n = max(threads)
+    print(f"measuring the extra memory of one call per conv cell ({n} thread(s), a fresh "
+          f"process each) ...", file=err, flush=True)
+    bar = progress(total=len(cells) * len(mcands), desc="extra memory", unit="call")
+
+    def on_cell(case, op, cand):
+        bar.set_postfix_str(f"{case.name} {op} {cand}")
+
+    try:
+        rows = memory.measure_suite(cases, lambda c: compare.select_ops(c, ops), mcands,
+                                    dtype=args.dtype, threads=n, seed=args.seed, on_cell=on_cell,
+                                    on_done=lambda *a: bar.update(1))
+    finally:
+        bar.close()
+    for r in rows:
+        for cand, e in r.errors.items():
+            print(f"  memory {r.case} {r.op} {cand}: {e}", file=err)
+    return rows, None
 
 
 def _json_default(o):
