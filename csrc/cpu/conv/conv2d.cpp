@@ -489,6 +489,31 @@ struct BatchedCols final : PanelSource<T> {
   }
 };
 
+// The weight operand of one group. Packed once per call (and reused by every task) when all
+// groups' packed weights fit in 1/4 of the layer's im2col buffer; layers with big weights and
+// small images (e.g. 512 channels at 7x7, whose weights outweigh the im2col matrix) instead
+// let the GEMM driver pack it block by block like any strided matrix, so one call's extra
+// memory stays within that bound.
+template <typename T>
+struct WeightSource final : PanelSource<T> {
+  StridedSource<T> strided;
+  std::unique_ptr<PrepackedSource<T>> packed;
+  WeightSource(const T* base, int64_t lane_stride, int64_t k_stride, int64_t L, int64_t K, int W,
+               int64_t kc, bool prepack)
+      : strided(base, lane_stride, k_stride) {
+    if (prepack) packed.reset(new PrepackedSource<T>(strided, L, K, W, kc));
+  }
+  const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override {
+    return packed ? packed->pack(l0, nl, k0, kc, W, buf) : strided.pack(l0, nl, k0, kc, W, buf);
+  }
+};
+
+bool prepack_weights(const Conv2dParams& p) {
+  const double im2col = double(p.batch) * double(p.in_c) * double(p.kk()) * double(p.out_plane());
+  const double weights = double(p.out_c) * double(p.in_cg()) * double(p.kk());
+  return weights <= im2col / 4;
+}
+
 // 1x1 kernel, stride 1, no padding: the im2col matrix is the input itself (a plain GEMM).
 bool is_plain_gemm(const Conv2dParams& p) {
   return p.k_h == 1 && p.k_w == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_top == 0 &&
@@ -519,13 +544,14 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane();
   const bool nchw = p.layout == Layout::NCHW;
+  const bool pre = prepack_weights(p);
   // Weights packed once per group: NCHW as A (lanes o, depth q), NHWC as B (lanes o, depth q).
-  std::vector<std::unique_ptr<PrepackedSource<T>>> wp(G);
+  std::vector<std::unique_ptr<WeightSource<T>>> wp(G);
   for (int64_t gi = 0; gi < G; ++gi) {
     if (nchw)
-      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, Q, 1), Og, Q, g.mr, g.kc));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og * Q, Q, 1, Og, Q, g.mr, g.kc, pre));
     else
-      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.nr, g.kc));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og, 1, O, Og, Q, g.nr, g.kc, pre));
   }
   if (nchw && P < g.nc) {
     // Small images: a column block spans several images (lanes continue across images), so the
@@ -557,9 +583,9 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     // NHWC with few input channels: channel runs are too short to pack from, so pack row
     // segments instead (pixels in the vector lanes) and store the tile transposed into y, whose
     // pixels are contiguous across images: y[pix][g*Og + o] at rs = 1 (o), cs = O (pixel).
-    std::vector<std::unique_ptr<PrepackedSource<T>>> wa(G);
+    std::vector<std::unique_ptr<WeightSource<T>>> wa(G);
     for (int64_t gi = 0; gi < G; ++gi)
-      wa[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, 1, O), Og, Q, g.mr, g.kc));
+      wa[gi].reset(new WeightSource<T>(w + gi * Og, 1, O, Og, Q, g.mr, g.kc, pre));
     const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
     parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
@@ -625,14 +651,15 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   // NHWC with few channels takes the NCHW orientation (q rows, pixels in the lanes): its
   // channel runs are too short to scatter from efficiently.
   const bool q_rows = nchw || Cg < 8;
-  std::vector<std::unique_ptr<PrepackedSource<T>>> wp(G);
+  const bool pre = prepack_weights(p);
+  std::vector<std::unique_ptr<WeightSource<T>>> wp(G);
   for (int64_t gi = 0; gi < G; ++gi) {
     if (nchw)  // A = W^T: lanes q, depth o
-      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og * Q, 1, Q), Q, Og, g.mr, g.kc));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og * Q, 1, Q, Q, Og, g.mr, g.kc, pre));
     else if (q_rows)  // A = W^T: lanes q, depth o
-      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, O, 1), Q, Og, g.mr, g.kc));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og, O, 1, Q, Og, g.mr, g.kc, pre));
     else              // B = W^T: lanes q, depth o
-      wp[gi].reset(new PrepackedSource<T>(StridedSource<T>(w + gi * Og, O, 1), Q, Og, g.nr, g.kc));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og, O, 1, Q, Og, g.nr, g.kc, pre));
   }
   auto scatter = [](int64_t i, int64_t len, T* dst, int64_t stride, const T* vals) {
     if (!dst) return;
