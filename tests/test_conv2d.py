@@ -400,3 +400,29 @@ def test_subnormals_not_flushed():
     y = fastconv.conv2d(x, w)
     assert_same(y, x)
     assert np.float32(1e-39) / np.float32(10) != 0  # the process is not in flush-to-zero mode
+
+
+# 1x1 stride-1 layers with large images take plain-GEMM paths (forward straight from x, input
+# gradient straight into grad_x, weight gradient as dot tiles): checked against einsum.
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, o, hw, groups", [(2, 5, 7, (20, 21), 1), (1, 32, 8, (24, 24), 1),
+                                                  (3, 12, 18, (17, 30), 3), (1, 3, 70, (40, 13), 1)])
+def test_plain_1x1_paths(n, c, o, hw, groups, dtype):
+    rng = seeded_rng("plain1x1", n, c, o, hw, groups, dtype)
+    x = rng.standard_normal((n, c) + hw).astype(dtype)
+    w = rng.standard_normal((o, c // groups, 1, 1)).astype(dtype)
+    gy = rng.standard_normal((n, o) + hw).astype(dtype)
+    G, cg, og = groups, c // groups, o // groups
+    xg = x.reshape(n, G, cg, -1).astype(np.float64)
+    wg = w.reshape(G, og, cg).astype(np.float64)
+    gyg = gy.reshape(n, G, og, -1).astype(np.float64)
+    y_ref = np.einsum("goc,ngcp->ngop", wg, xg).reshape(gy.shape)
+    gx_ref = np.einsum("goc,ngop->ngcp", wg, gyg).reshape(x.shape)
+    gw_ref = np.einsum("ngop,ngcp->goc", gyg, xg).reshape(w.shape)
+    assert_close(fastconv.conv2d(x, w, groups=groups), y_ref, dtype=dtype,
+                 scale=np.einsum("goc,ngcp->ngop", np.abs(wg), np.abs(xg)).reshape(gy.shape))
+    assert_close(fastconv.conv2d_input_grad(gy, w, x.shape, groups=groups), gx_ref, dtype=dtype,
+                 scale=np.einsum("goc,ngop->ngcp", np.abs(wg), np.abs(gyg)).reshape(x.shape))
+    assert_close(fastconv.conv2d_weight_grad(gy, x, w.shape, groups=groups), gw_ref, dtype=dtype,
+                 scale=np.einsum("ngop,ngcp->goc", np.abs(gyg), np.abs(xg)).reshape(w.shape))

@@ -645,8 +645,10 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t KK = p.kk(), Q = Cg * KK, P = p.out_plane();
   const int64_t img_x = p.in_c * p.in_h * p.in_w;
   const bool nchw = p.layout == Layout::NCHW;
-  parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
-  if (Og == 0) return;
+  if (Og == 0) {
+    parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
+    return;
+  }
 
   // NHWC with few channels takes the NCHW orientation (q rows, pixels in the lanes): its
   // channel runs are too short to scatter from efficiently.
@@ -661,6 +663,21 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     else              // B = W^T: lanes q, depth o
       wp[gi].reset(new WeightSource<T>(w + gi * Og, O, 1, Q, Og, g.nr, g.kc, pre));
   }
+  if (nchw && is_plain_gemm(p) && P >= g.nc) {
+    // 1x1 stride 1 unpadded: dx[c][p] = W^T[c][o] dy[o][p] is a plain GEMM written straight
+    // into dx (no column tile, no col2im, no zeroing pass).
+    const int64_t nb = div_up(P, g.nc), tasks = N * G * nb;
+    ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
+      const int64_t b = t % nb, gi = (t / nb) % G, n = t / (nb * G);
+      const int64_t p0 = b * g.nc, p1 = std::min(P, p0 + g.nc);
+      const StridedSource<T> B(dy + (n * O + gi * Og) * P, 1, P);  // lanes p, depth o
+      T* c = dx + (n * p.in_c + gi * Cg) * P + p0;
+      gemm_serial(g, 0, Cg, p0, p1, 0, Og, *wp[gi], B, c, P, 1, false, scratch.at(tid));
+    });
+    return;
+  }
+  parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
   auto scatter = [](int64_t i, int64_t len, T* dst, int64_t stride, const T* vals) {
     if (!dst) return;
     for (int64_t j = 0; j < len; ++j) dst[j * stride] += vals[i + j];
@@ -932,7 +949,7 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 // path's transposing pack of the im2col operand is amortised over only Og rows there (LeNet
 // layers ran 7-12x faster, 64-channel layers ~5 %), while wide layers keep the GEMM tiles.
 bool use_dot_weight_grad(const Conv2dParams& p) {
-  return p.layout == Layout::NCHW && p.out_cg() <= 64;
+  return p.layout == Layout::NCHW && (p.out_cg() <= 64 || is_plain_gemm(p));
 }
 
 enum class Algo { Gemm, Direct };
@@ -949,13 +966,16 @@ bool is_small(const Conv2dParams& p) {
 }
 
 // How the GEMM path lays the problem out for this layer and op (the reason text only).
-std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op) {
+std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) {
   const bool nchw = p.layout == Layout::NCHW;
+  const int64_t nc = is_double ? kernels().gemm<double>().nc : kernels().gemm<float>().nc;
   if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
     return "1x1 stride-1 unpadded: a plain GEMM over the input";
   if (op == ConvOp::WeightGrad && use_dot_weight_grad(p))
-    return "implicit GEMM as dot-product tiles over pixel runs (NCHW, <= 64 outputs per group: "
-           "no transposing pack of the im2col rows)";
+    return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
+           "group or 1x1 stride 1: no transposing pack of the im2col rows)";
+  if (op == ConvOp::InputGrad && is_plain_gemm(p) && nchw && p.out_plane() >= nc)
+    return "1x1 stride-1 unpadded: a plain GEMM written straight into grad_x";
   const bool few = !nchw && p.in_cg() < 8;
   std::string s = "implicit GEMM (im2col never materialised), ";
   if (nchw || few)
@@ -963,7 +983,7 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op) {
              : "pixels in the vector lanes";
   else
     s += "channels in the vector lanes";
-  if (nchw && p.out_plane() < 384 && op != ConvOp::WeightGrad)
+  if (nchw && p.out_plane() < nc && op != ConvOp::WeightGrad)
     s += ", small images batched into one column block";
   return s;
 }
@@ -979,12 +999,12 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
     forced = g_algo;
   }
   if (forced == "gemm")
-    return {Algo::Gemm, "forced by set_conv_algorithm('gemm'): " + gemm_shape_reason(p, op)};
+    return {Algo::Gemm, "forced by set_conv_algorithm('gemm'): " + gemm_shape_reason(p, op, is_double)};
   if (forced == "direct") return {Algo::Direct, "forced by set_conv_algorithm('direct')"};
   if (p.in_cg() == 1 && p.out_cg() <= 4)
     return {Algo::Direct, "one input channel per group and <= 4 outputs per group: a GEMM "
                           "would be mostly zero padding, loops over the window instead"};
-  return {Algo::Gemm, gemm_shape_reason(p, op)};
+  return {Algo::Gemm, gemm_shape_reason(p, op, is_double)};
 }
 
 template <typename T>
