@@ -32,8 +32,8 @@ KernelTable make_scalar() {
   t.isa = Isa::Scalar;
   t.gemm_f32 = make<float>(&scalar::gemm_f32_4x8, 4, 8, 256, 128, 512);
   t.gemm_f64 = make<double>(&scalar::gemm_f64_4x4, 4, 4, 256, 128, 512);
-  t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 256);
-  t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 128);
+  t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 1024);
+  t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   return t;
 }
 
@@ -43,8 +43,8 @@ KernelTable make_avx2() {
   t.isa = Isa::Avx2;
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
-  t.dot_f32 = make_dot<float>(&avx2::dot_f32_4x3, 4, 3, 256);
-  t.dot_f64 = make_dot<double>(&avx2::dot_f64_4x3, 4, 3, 128);
+  t.dot_f32 = make_dot<float>(&avx2::dot_f32_4x3, 4, 3, 1024);
+  t.dot_f64 = make_dot<double>(&avx2::dot_f64_4x3, 4, 3, 512);
   return t;
 }
 #endif
@@ -54,8 +54,8 @@ KernelTable make_avx512() {
   t.isa = Isa::Avx512;
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
-  t.dot_f32 = make_dot<float>(&avx512::dot_f32_4x3, 4, 3, 256);
-  t.dot_f64 = make_dot<double>(&avx512::dot_f64_4x3, 4, 3, 128);
+  t.dot_f32 = make_dot<float>(&avx512::dot_f32_4x3, 4, 3, 1024);
+  t.dot_f64 = make_dot<double>(&avx512::dot_f64_4x3, 4, 3, 512);
   return t;
 }
 #endif
@@ -65,8 +65,8 @@ KernelTable make_neon() {
   t.isa = Isa::Neon;
   t.gemm_f32 = make<float>(&neon::gemm_f32_6x8, 6, 8, 256, 144, 384);
   t.gemm_f64 = make<double>(&neon::gemm_f64_6x4, 6, 4, 192, 96, 384);
-  t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 256);  // portable body
-  t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 128);
+  t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 1024);  // portable body
+  t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   return t;
 }
 #endif

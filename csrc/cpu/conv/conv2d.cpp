@@ -880,7 +880,10 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane(), Kt = N * P;
   const int64_t wsize = G * Og * Q, kb = d.kb;
-  const int64_t OB = 128 / d.mr * d.mr, QB = 192 / d.nr * d.nr;  // rows per task: ~320 KB in L2
+  // Rows per task: the OB x kb block of grad_out rows stays in L2 while the q tiles stream
+  // past it (each q tile's NR rows stay in L1); scratch is sized by the layer's own extents.
+  const int64_t OB = std::min<int64_t>(64 / d.mr * d.mr, Og);
+  const int64_t QB = std::min<int64_t>(96 / d.nr * d.nr, Q);
   const int64_t mb = div_up(Og, OB), nb = div_up(Q, QB);
   const int64_t out_blocks = G * mb * nb;
   int64_t chunks = 1;
