@@ -17,11 +17,26 @@ GemmKernel<T> make(GemmUkr<T> f, int mr, int nr, int64_t kc, int64_t mc, int64_t
   return g;
 }
 
+template <typename T>
+WinoKernel<T> wino(void (*in)(const T*, T*, int64_t), void (*out)(const T*, int64_t, T*),
+                   void (*w)(const T*, T*), int lanes) {
+  WinoKernel<T> k;
+  k.in = in;
+  k.out = out;
+  k.weight = w;
+  k.lanes = lanes;
+  return k;
+}
+#define FC_WINO(ns, dtype) wino(&ns::wino_in_##dtype, &ns::wino_out_##dtype, &ns::wino_w_##dtype, \
+                                ns::wino_##dtype##_lanes)
+
 KernelTable make_scalar() {
   KernelTable t;
   t.isa = Isa::Scalar;
   t.gemm_f32 = make<float>(&scalar::gemm_f32_4x8, 4, 8, 256, 128, 512);
   t.gemm_f64 = make<double>(&scalar::gemm_f64_4x4, 4, 4, 256, 128, 512);
+  t.wino_f32 = FC_WINO(scalar, f32);
+  t.wino_f64 = FC_WINO(scalar, f64);
   return t;
 }
 
@@ -31,6 +46,8 @@ KernelTable make_avx2() {
   t.isa = Isa::Avx2;
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
+  t.wino_f32 = FC_WINO(avx2, f32);
+  t.wino_f64 = FC_WINO(avx2, f64);
   return t;
 }
 #endif
@@ -40,6 +57,8 @@ KernelTable make_avx512() {
   t.isa = Isa::Avx512;
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
+  t.wino_f32 = FC_WINO(avx512, f32);
+  t.wino_f64 = FC_WINO(avx512, f64);
   return t;
 }
 #endif
@@ -49,6 +68,8 @@ KernelTable make_neon() {
   t.isa = Isa::Neon;
   t.gemm_f32 = make<float>(&neon::gemm_f32_6x8, 6, 8, 256, 144, 384);
   t.gemm_f64 = make<double>(&neon::gemm_f64_6x4, 6, 4, 192, 96, 384);
+  t.wino_f32 = FC_WINO(scalar, f32);
+  t.wino_f64 = FC_WINO(scalar, f64);
   return t;
 }
 #endif

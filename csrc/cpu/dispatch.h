@@ -13,19 +13,37 @@ struct GemmKernel {
   int64_t kc = 0, mc = 0, nc = 0;  // cache blocking: KC (L1), MC (L2), NC (B block width)
 };
 
+// Winograd F(4x4, 3x3) transforms (kernels.h); `lanes` equals the GEMM's NR for the dtype.
+template <typename T>
+struct WinoKernel {
+  void (*in)(const T* d, T* v, int64_t vs) = nullptr;
+  void (*out)(const T* m, int64_t ms, T* o) = nullptr;
+  void (*weight)(const T* g, T* u) = nullptr;
+  int lanes = 0;
+};
+
 struct KernelTable {
   Isa isa;
   GemmKernel<float> gemm_f32;
   GemmKernel<double> gemm_f64;
+  WinoKernel<float> wino_f32;
+  WinoKernel<double> wino_f64;
 
   template <typename T>
   const GemmKernel<T>& gemm() const;
+  template <typename T>
+  const WinoKernel<T>& wino() const;
 };
 
 template <>
 inline const GemmKernel<float>& KernelTable::gemm<float>() const { return gemm_f32; }
 template <>
 inline const GemmKernel<double>& KernelTable::gemm<double>() const { return gemm_f64; }
+
+template <>
+inline const WinoKernel<float>& KernelTable::wino<float>() const { return wino_f32; }
+template <>
+inline const WinoKernel<double>& KernelTable::wino<double>() const { return wino_f64; }
 
 const KernelTable& kernels_for(Isa isa);
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }

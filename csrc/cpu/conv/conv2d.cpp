@@ -19,6 +19,7 @@
 
 #include "common/workspace.h"
 #include "cpu/conv/direct.h"
+#include "cpu/conv/winograd.h"
 #include "cpu/dispatch.h"
 #include "cpu/gemm/gemm.h"
 #include "cpu/parallel.h"
@@ -699,7 +700,7 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
 }
 
-enum class Algo { Gemm, Direct };
+enum class Algo { Gemm, Direct, Winograd };
 
 // The algorithm for a layer: the forced one, else direct for depthwise-like layers (one input
 // channel per group and few outputs per group: a GEMM there is mostly zero padding), else GEMM.
@@ -711,7 +712,13 @@ Algo select_algorithm(const Conv2dParams& p) {
   }
   if (forced == "gemm") return Algo::Gemm;
   if (forced == "direct") return Algo::Direct;
+  const bool wino = winograd_applicable(p);  // 3x3, stride 1, dilation 1, memory bound met
+  if (forced == "winograd" && wino) return Algo::Winograd;  // else: the automatic choice
   if (p.in_cg() == 1 && p.out_cg() <= 4) return Algo::Direct;
+  // Winograd F(4x4,3x3) does 36 instead of 144 multiply-adds per 4x4 tile and channel pair; its
+  // transforms cost per tile and channel (not per pair), so it wins once both channel counts
+  // per group are >= 16 (measured: <see winograd measurements>).
+  if (wino && p.in_cg() >= 16 && p.out_cg() >= 16) return Algo::Winograd;
   return Algo::Gemm;
 }
 
@@ -723,14 +730,14 @@ bool is_small(const Conv2dParams& p) {
 
 }  // namespace
 
-std::vector<std::string> conv_algorithms() { return {"gemm", "direct"}; }
+std::vector<std::string> conv_algorithms() { return {"gemm", "direct", "winograd"}; }
 
 void set_conv_algorithm(const std::string& name) {
   if (name != "auto") {
     const auto all = conv_algorithms();
     if (std::find(all.begin(), all.end(), name) == all.end())
       throw std::invalid_argument("set_conv_algorithm: unknown algorithm '" + name +
-                                  "' (expected 'auto', 'gemm' or 'direct')");
+                                  "' (expected 'auto', 'gemm', 'direct' or 'winograd')");
   }
   std::lock_guard<std::mutex> lock(g_algo_mutex);
   g_algo = name;
@@ -755,8 +762,11 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     }
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
+  const Algo algo = select_algorithm(p);
+  if (algo == Algo::Direct)
     direct_forward(p, x, w, bias, y);
+  else if (algo == Algo::Winograd)
+    winograd_forward(p, x, w, bias, y);
   else
     forward_gemm(p, x, w, bias, y);
 }
@@ -765,8 +775,11 @@ template <typename T>
 void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const SerialScope serial(is_small(p));
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
-  if (select_algorithm(p) == Algo::Direct)
+  const Algo algo = select_algorithm(p);
+  if (algo == Algo::Direct)
     direct_input_grad(p, dy, w, dx);
+  else if (algo == Algo::Winograd)
+    winograd_input_grad(p, dy, w, dx);
   else
     input_grad_gemm(p, dy, w, dx);
 }
@@ -780,7 +793,7 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(dw, 0, sizeof(T) * wsize);
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
+  if (select_algorithm(p) == Algo::Direct)  // Winograd: weight gradient stays on GEMM
     direct_weight_grad(p, dy, x, dw);
   else
     weight_grad_gemm(p, dy, x, dw);

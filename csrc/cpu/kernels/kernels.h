@@ -39,6 +39,30 @@ FC_DECLARE_GEMM(avx512, f64, double, 6, 16)
 FC_DECLARE_GEMM(neon, f32, float, 6, 8)
 FC_DECLARE_GEMM(neon, f64, double, 6, 4)
 
+// Winograd F(4x4, 3x3) transforms over L lanes (L = the GEMM's NR for that dtype and ISA;
+// formulas in winograd_f43.h). Lane l is an independent tile (or filter).
+//   wino_in_<dtype>(d, v, vs):  d = [36][L], d[(r*6+s)*L + l] = input (r, s) of a 6x6 tile;
+//                               writes v[(i*6+j)*vs + l] = (B^T d B)[i][j], 36 rows of L.
+//   wino_out_<dtype>(m, ms, o): m[(i*6+j)*ms + l] = product (i, j);
+//                               writes o[(a*4+b)*L + l] = (A^T m A)[a][b], 16 rows of L.
+//   wino_w_<dtype>(g, u):       g = [9][L], g[(a*3+b)*L + l] = 3x3 filter tap (a, b);
+//                               writes u[(i*6+j)*L + l] = (G g G^T)[i][j], 36 rows of L.
+#define FC_DECLARE_WINO(isa, dtype, T, L)                                                      \
+  namespace isa {                                                                              \
+  void wino_in_##dtype(const T* d, T* v, int64_t vs);                                          \
+  void wino_out_##dtype(const T* m, int64_t ms, T* o);                                         \
+  void wino_w_##dtype(const T* g, T* u);                                                       \
+  constexpr int wino_##dtype##_lanes = L;                                                      \
+  }
+
+// NEON uses the scalar transforms (same lane counts as its GEMM: 8 for f32, 4 for f64).
+FC_DECLARE_WINO(scalar, f32, float, 8)
+FC_DECLARE_WINO(scalar, f64, double, 4)
+FC_DECLARE_WINO(avx2, f32, float, 16)
+FC_DECLARE_WINO(avx2, f64, double, 8)
+FC_DECLARE_WINO(avx512, f32, float, 32)
+FC_DECLARE_WINO(avx512, f64, double, 16)
+
 // Shared store epilogue: writes an MR x NR accumulator tile held in `acc` (row-major, NR wide)
 // into C with arbitrary strides. Used by every ISA for partial tiles and strided C.
 template <typename T>

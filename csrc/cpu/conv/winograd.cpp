@@ -1,0 +1,425 @@
+// Winograd F(4x4, 3x3): y tile (4x4) = A^T [ sum_c U[o][c] .* V[c][tile] ] A with
+// U = G g G^T (transformed filters) and V = B^T d B (transformed 6x6 input tiles).
+//
+// Both directions are one "correlation" problem Corr: per group, out[n][o][h][w] =
+// sum_{c,a,b} f(o, c, a, b) * in[n][c][h - pad_top + a][w - pad_left + b] (+ bias[o]), with the
+// operands described by element strides, so NCHW/NHWC and the rotated, channel-swapped filters
+// of the input gradient are only different strides.
+//
+// Work: the tiles of all images of a group form one sequence (small images share a block).
+// A task is (group, o-block, tile-block); it loops over c-blocks:
+//   gather + input transform of the c-block -> V[36][tile panel][c][NR]  (GEMM B panels)
+//   36 GEMMs  M[xi][o][tile] (+)= U[xi][o panel][c][MR] * V[xi][panel][c][NR]  (microkernel)
+// then the output transform writes y (bias added, partial edge tiles cut). Tasks own disjoint
+// outputs and sum in a fixed order (c within a block, then blocks in order), so results do not
+// depend on the thread count. Transforms run NR tiles (or filters) at once in the vector lanes
+// (kernels/<isa>/winograd.cpp); gathers and scatters are scalar copies.
+#include "cpu/conv/winograd.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/check.h"
+#include "common/workspace.h"
+#include "cpu/dispatch.h"
+#include "cpu/parallel.h"
+
+namespace fastconv {
+namespace {
+
+inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
+
+constexpr int64_t kChunk = 8;  // channels gathered (inputs) / transformed (outputs) at once
+
+struct Corr {
+  int64_t N = 0, G = 0, Cg = 0, Og = 0;  // images, groups, in/out channels per group
+  int64_t H = 0, W = 0, Ho = 0, Wo = 0;  // input and output spatial sizes
+  int64_t pt = 0, pl = 0;                // padding top/left (negative: cropping)
+  int64_t xn = 0, xc = 0, xh = 0, xw = 0;  // input element strides (channel: global index)
+  int64_t yn = 0, yc = 0, yh = 0, yw = 0;  // output element strides
+  int64_t fg = 0, fo = 0, fc = 0, fa = 0, fb = 0;  // filter strides (may be negative)
+  int64_t budget = 0;                    // elements of extra memory allowed
+};
+
+// Blocking of one call; sizes in elements of T.
+struct Plan {
+  bool ok = false;
+  int64_t nr = 0, mr = 0;
+  int64_t tiles_w = 0, tiles_img = 0, tiles = 0;  // per row, per image, per group (all images)
+  int64_t nt = 0, nb = 0;   // tiles per block (multiple of nr), blocks
+  int64_t ob = 0, nob = 0;  // output channels per block, blocks
+  int64_t cb = 0, ncb = 0;  // input channels per block, blocks
+  int64_t ublk = 0;         // one U block (36 x round_up(ob, mr) x cb)
+  bool shared_u = false;    // all U blocks computed once per call (else per task and c-block)
+  int64_t per_thread = 0, shared = 0;
+  int max_threads = 1;
+};
+
+Plan make_plan(const Corr& q, int64_t nr, int64_t mr, int64_t elem_bytes) {
+  Plan pl;
+  pl.nr = nr;
+  pl.mr = mr;
+  pl.tiles_w = div_up(q.Wo, 4);
+  pl.tiles_img = div_up(q.Ho, 4) * pl.tiles_w;
+  pl.tiles = checked_mul(q.N, pl.tiles_img, "winograd tiles");
+  if (pl.tiles == 0 || q.Cg == 0 || q.Og == 0) return pl;
+  // Preferred blocks: c-block = GEMM depth (B panels of cb x NR stay in L1); o-block and tile
+  // block so that V (36 cb nt) + M (36 ob nt) of one task stay in L2 (512 KB here). When the
+  // memory bound is not met, shrink the tile block (to NR), then the o- and c-blocks (to 16).
+  int64_t cb = std::min<int64_t>(q.Cg, 128), ob = std::min<int64_t>(q.Og, 128);
+  const int64_t l2 = (384 << 10) / elem_bytes;
+  const int want_threads = threads_for(checked_mul(q.G, pl.tiles, "winograd tasks"));
+  for (;;) {
+    const int64_t nob = div_up(q.Og, ob), ncb = div_up(q.Cg, cb);
+    const int64_t ublk = 36 * round_up(ob, mr) * cb;
+    const int64_t all_u = checked_mul(checked_mul(q.G * nob, ncb, "winograd U"), ublk, "winograd U");
+    int64_t nt = std::min(std::max(l2 / (36 * (cb + ob)) / nr * nr, nr), round_up(pl.tiles, nr));
+    for (;; nt = std::max(nr, nt / 2 / nr * nr)) {
+      const int64_t scratch = 36 * cb * nt + 36 * ob * nt + kChunk * 36 * nr + kChunk * 16 * nr +
+                              9 * nr + 36 * nr + 64 + 16;
+      const int64_t tasks = q.G * nob * div_up(pl.tiles, nt);
+      const int64_t threads = std::max<int64_t>(1, std::min<int64_t>(want_threads, tasks));
+      // Prefer transforming the weights once per call; else per task and c-block.
+      for (int shared = 1; shared >= 0; --shared) {
+        const int64_t per = scratch + (shared ? 0 : ublk);
+        const int64_t fixed = shared ? all_u : 0;
+        if (fixed + per > q.budget) continue;
+        pl.ok = true;
+        pl.nt = nt;
+        pl.nb = div_up(pl.tiles, nt);
+        pl.ob = ob;
+        pl.nob = nob;
+        pl.cb = cb;
+        pl.ncb = ncb;
+        pl.ublk = ublk;
+        pl.shared_u = shared;
+        pl.per_thread = per;
+        pl.shared = fixed;
+        pl.max_threads = static_cast<int>(std::min<int64_t>(threads, (q.budget - fixed) / per));
+        return pl;
+      }
+      if (nt == nr) break;
+    }
+    if (ob >= cb && ob > 16)
+      ob = std::max<int64_t>(16, ob / 2);
+    else if (cb > 16)
+      cb = std::max<int64_t>(16, cb / 2);
+    else
+      break;
+  }
+  return pl;
+}
+
+template <typename T>
+struct Runner {
+  const Corr& q;
+  const Plan& pl;
+  const GemmKernel<T>& g;
+  const WinoKernel<T>& wk;
+  const T* x;
+  const T* f;
+  const T* bias;
+  T* y;
+
+  // U block (group gi, o-block ob, c-block cb) into u: [36][o panel][c][MR], zero rows past Og.
+  void weight_block(int64_t gi, int64_t obi, int64_t cbi, T* u, T* gbuf, T* ubuf) const {
+    const int64_t NR = pl.nr, MR = pl.mr;
+    const int64_t o0 = obi * pl.ob, obl = std::min(pl.ob, q.Og - o0);
+    const int64_t c0 = cbi * pl.cb, cbl = std::min(pl.cb, q.Cg - c0);
+    const int64_t nop = div_up(obl, MR);
+    if (obl % MR) std::memset(static_cast<void*>(u), 0, sizeof(T) * 36 * nop * MR * cbl);
+    for (int64_t o = 0; o < obl; ++o) {
+      const T* fo = f + gi * q.fg + (o0 + o) * q.fo;
+      T* uo = u + (o / MR) * cbl * MR + o % MR;
+      for (int64_t cc = 0; cc < cbl; cc += NR) {
+        const int64_t n = std::min(NR, cbl - cc);
+        for (int64_t k = 0; k < 9; ++k) {
+          const T* src = fo + (c0 + cc) * q.fc + (k / 3) * q.fa + (k % 3) * q.fb;
+          T* dst = gbuf + k * NR;
+          for (int64_t l = 0; l < n; ++l) dst[l] = src[l * q.fc];
+          for (int64_t l = n; l < NR; ++l) dst[l] = T(0);
+        }
+        wk.weight(gbuf, ubuf);
+        for (int64_t xi = 0; xi < 36; ++xi) {
+          T* d = uo + xi * nop * cbl * MR + cc * MR;
+          const T* s = ubuf + xi * NR;
+          for (int64_t l = 0; l < n; ++l) d[l * MR] = s[l];
+        }
+      }
+    }
+  }
+
+  // Tile t of the group's sequence -> image, top-left output pixel.
+  void tile_pos(int64_t t, int64_t& n, int64_t& oh, int64_t& ow) const {
+    n = t / pl.tiles_img;
+    const int64_t r = t % pl.tiles_img;
+    oh = (r / pl.tiles_w) * 4;
+    ow = (r % pl.tiles_w) * 4;
+  }
+
+  // V for channels [c0, c0+cbl) of group gi and tiles [t0, t0+ntl): [36][panel][c][NR].
+  void input_block(int64_t gi, int64_t c0, int64_t cbl, int64_t t0, int64_t ntl, T* v,
+                   T* dbuf) const {
+    const int64_t NR = pl.nr, np = div_up(ntl, NR);
+    const int64_t vs = np * cbl * NR;  // stride between the 36 positions
+    const T* xg = x + (gi * q.Cg + c0) * q.xc;
+    const bool c_inner = q.xc == 1;
+    for (int64_t p = 0; p < np; ++p) {
+      // per lane: source offset of the window's top-left, valid row/column ranges
+      int64_t off[64], rlo[64], rhi[64], slo[64], shi[64];
+      for (int64_t l = 0; l < NR; ++l) {
+        const int64_t t = p * NR + l;
+        if (t >= ntl) {
+          off[l] = 0; rlo[l] = rhi[l] = slo[l] = shi[l] = 0;
+          continue;
+        }
+        int64_t n, oh, ow;
+        tile_pos(t0 + t, n, oh, ow);
+        const int64_t h0 = oh - q.pt, w0 = ow - q.pl;
+        rlo[l] = std::max<int64_t>(0, -h0);
+        rhi[l] = std::max<int64_t>(rlo[l], std::min<int64_t>(6, q.H - h0));
+        slo[l] = std::max<int64_t>(0, -w0);
+        shi[l] = std::max<int64_t>(slo[l], std::min<int64_t>(6, q.W - w0));
+        off[l] = n * q.xn + h0 * q.xh + w0 * q.xw;
+      }
+      for (int64_t cc = 0; cc < cbl; cc += kChunk) {
+        const int64_t nc = std::min(kChunk, cbl - cc);
+        for (int64_t l = 0; l < NR; ++l) {
+          const bool full = rlo[l] == 0 && rhi[l] == 6 && slo[l] == 0 && shi[l] == 6;
+          if (!full)
+            for (int64_t c = 0; c < nc; ++c)
+              for (int64_t rs = 0; rs < 36; ++rs) dbuf[(c * 36 + rs) * NR + l] = T(0);
+          if (rhi[l] <= rlo[l] || shi[l] <= slo[l]) continue;
+          const T* base = xg + cc * q.xc + off[l];
+          if (c_inner) {
+            for (int64_t r = rlo[l]; r < rhi[l]; ++r)
+              for (int64_t s = slo[l]; s < shi[l]; ++s) {
+                const T* src = base + r * q.xh + s * q.xw;
+                T* dst = dbuf + (r * 6 + s) * NR + l;
+                for (int64_t c = 0; c < nc; ++c) dst[c * 36 * NR] = src[c];
+              }
+          } else {
+            for (int64_t c = 0; c < nc; ++c)
+              for (int64_t r = rlo[l]; r < rhi[l]; ++r) {
+                const T* src = base + c * q.xc + r * q.xh;
+                T* dst = dbuf + (c * 36 + r * 6) * NR + l;
+                for (int64_t s = slo[l]; s < shi[l]; ++s) dst[s * NR] = src[s * q.xw];
+              }
+          }
+        }
+        for (int64_t c = 0; c < nc; ++c)
+          wk.in(dbuf + c * 36 * NR, v + (p * cbl + cc + c) * NR, vs);
+      }
+    }
+  }
+
+  // y for o-block [o0, o0+obl) and tiles [t0, t0+ntl) from M[36][o][nt].
+  void output_block(int64_t gi, int64_t o0, int64_t obl, int64_t t0, int64_t ntl, const T* m,
+                    T* ebuf) const {
+    const int64_t NR = pl.nr, ms = obl * pl.nt;
+    T* yg = y + (gi * q.Og + o0) * q.yc;
+    const bool c_inner = q.yc == 1;
+    const int64_t np = div_up(ntl, NR);
+    for (int64_t p = 0; p < np; ++p) {
+      const int64_t nl = std::min(NR, ntl - p * NR);
+      for (int64_t oc = 0; oc < obl; oc += kChunk) {
+        const int64_t no = std::min(kChunk, obl - oc);
+        for (int64_t o = 0; o < no; ++o)
+          wk.out(m + (oc + o) * pl.nt + p * NR, ms, ebuf + o * 16 * NR);
+        T bv[kChunk];
+        for (int64_t o = 0; o < no; ++o) bv[o] = bias ? bias[gi * q.Og + o0 + oc + o] : T(0);
+        for (int64_t l = 0; l < nl; ++l) {
+          int64_t n, oh, ow;
+          tile_pos(t0 + p * NR + l, n, oh, ow);
+          const int64_t ah = std::min<int64_t>(4, q.Ho - oh), aw = std::min<int64_t>(4, q.Wo - ow);
+          T* base = yg + oc * q.yc + n * q.yn + oh * q.yh + ow * q.yw;
+          if (c_inner) {
+            for (int64_t a = 0; a < ah; ++a)
+              for (int64_t b = 0; b < aw; ++b) {
+                T* dst = base + a * q.yh + b * q.yw;
+                const T* src = ebuf + (a * 4 + b) * NR + l;
+                for (int64_t o = 0; o < no; ++o) dst[o] = src[o * 16 * NR] + bv[o];
+              }
+          } else {
+            for (int64_t o = 0; o < no; ++o)
+              for (int64_t a = 0; a < ah; ++a) {
+                T* dst = base + o * q.yc + a * q.yh;
+                const T* src = ebuf + (o * 16 + a * 4) * NR + l;
+                for (int64_t b = 0; b < aw; ++b) dst[b * q.yw] = src[b * NR] + bv[o];
+              }
+          }
+        }
+      }
+    }
+  }
+
+  void run() const {
+    const int64_t NR = pl.nr, MR = pl.mr;
+    AlignedArray<T> ushared;
+    if (pl.shared_u) {
+      ushared.reset(pl.shared);
+      const int64_t nblk = q.G * pl.nob * pl.ncb;
+      const int threads = std::min<int>(threads_for(nblk), pl.max_threads);
+      AlignedArray<T> wtmp(checked_mul(threads, 48 * NR, "winograd workspace"));
+      parallel_for(nblk, threads, [&](int64_t b, int tid) {
+        const int64_t cbi = b % pl.ncb, obi = (b / pl.ncb) % pl.nob, gi = b / (pl.ncb * pl.nob);
+        T* tmp = wtmp.data() + tid * 48 * NR;
+        weight_block(gi, obi, cbi, ushared.data() + b * pl.ublk, tmp, tmp + 9 * NR);
+      });
+    }
+    const int64_t tasks = q.G * pl.nob * pl.nb;
+    const int threads = std::min<int>(threads_for(tasks), pl.max_threads);
+    const int64_t per = round_up(pl.per_thread, 16);
+    AlignedArray<T> scratch(checked_mul(per, threads, "winograd workspace"));
+    parallel_for(tasks, threads, [&](int64_t task, int tid) {
+      const int64_t tb = task % pl.nb, obi = (task / pl.nb) % pl.nob, gi = task / (pl.nb * pl.nob);
+      const int64_t t0 = tb * pl.nt, ntl = std::min(pl.nt, pl.tiles - t0);
+      const int64_t o0 = obi * pl.ob, obl = std::min(pl.ob, q.Og - o0), nop = div_up(obl, MR);
+      const int64_t np = div_up(ntl, NR);
+      T* s = scratch.data() + tid * per;
+      T* v = s;
+      T* m = v + 36 * pl.cb * pl.nt;
+      T* dbuf = m + 36 * pl.ob * pl.nt;
+      T* ebuf = dbuf + kChunk * 36 * NR;
+      T* gbuf = ebuf + kChunk * 16 * NR;
+      T* ubuf = gbuf + 9 * NR;
+      T* uown = ubuf + 36 * NR + 64;  // per-task U block when not shared
+      for (int64_t cbi = 0; cbi < pl.ncb; ++cbi) {
+        const int64_t c0 = cbi * pl.cb, cbl = std::min(pl.cb, q.Cg - c0);
+        const T* u;
+        if (pl.shared_u) {
+          u = ushared.data() + ((gi * pl.nob + obi) * pl.ncb + cbi) * pl.ublk;
+        } else {
+          weight_block(gi, obi, cbi, uown, gbuf, ubuf);
+          u = uown;
+        }
+        input_block(gi, c0, cbl, t0, ntl, v, dbuf);
+        const bool acc = cbi > 0;
+        for (int64_t xi = 0; xi < 36; ++xi) {
+          const T* uxi = u + xi * nop * cbl * MR;
+          const T* vxi = v + xi * np * cbl * NR;
+          T* mxi = m + xi * obl * pl.nt;
+          for (int64_t p = 0; p < np; ++p) {
+            const T* bp = vxi + p * cbl * NR;
+            for (int64_t op = 0; op < nop; ++op)
+              g.ukr(cbl, uxi + op * cbl * MR, bp, mxi + op * MR * pl.nt + p * NR, pl.nt, 1,
+                    std::min<int64_t>(MR, obl - op * MR), NR, acc);
+          }
+        }
+      }
+      output_block(gi, o0, obl, t0, ntl, m, ebuf);
+    });
+  }
+};
+
+bool shape_ok(const Conv2dParams& p) {
+  return p.k_h == 3 && p.k_w == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+         p.dil_w == 1 && p.groups >= 1 && p.batch > 0 && p.in_cg() > 0 && p.out_cg() > 0 &&
+         p.out_h > 0 && p.out_w > 0 && p.in_h > 0 && p.in_w > 0;
+}
+
+// Extra memory allowed: a quarter of the layer's im2col matrix (N * C * 9 * Ho * Wo elements),
+// but at least 64K elements so that tiny layers are not refused for their fixed per-thread
+// scratch (the GEMM path's own packing workspace is ~135K elements per thread anyway).
+int64_t budget_of(const Conv2dParams& p) {
+  const int64_t im2col = checked_mul(
+      checked_mul(checked_mul(p.batch, p.in_c, "im2col"), 9, "im2col"), p.out_plane(), "im2col");
+  return std::max<int64_t>(im2col / 4, int64_t(1) << 16);
+}
+
+Corr forward_corr(const Conv2dParams& p) {
+  Corr q;
+  q.N = p.batch; q.G = p.groups; q.Cg = p.in_cg(); q.Og = p.out_cg();
+  q.H = p.in_h; q.W = p.in_w; q.Ho = p.out_h; q.Wo = p.out_w;
+  q.pt = p.pad_top; q.pl = p.pad_left;
+  const int64_t C = p.in_c, O = p.out_c;
+  if (p.layout == Layout::NCHW) {
+    q.xw = 1; q.xh = p.in_w; q.xc = p.in_h * p.in_w; q.xn = C * q.xc;
+    q.yw = 1; q.yh = p.out_w; q.yc = p.out_h * p.out_w; q.yn = O * q.yc;
+    // w[g*Og + o][c][a][b]
+    q.fo = q.Cg * 9; q.fg = q.Og * q.fo; q.fc = 9; q.fa = 3; q.fb = 1;
+  } else {
+    q.xc = 1; q.xw = C; q.xh = p.in_w * C; q.xn = p.in_h * q.xh;
+    q.yc = 1; q.yw = O; q.yh = p.out_w * O; q.yn = p.out_h * q.yh;
+    // w[a][b][c][g*Og + o]
+    q.fo = 1; q.fg = q.Og; q.fc = O; q.fb = q.Cg * O; q.fa = 3 * q.fb;
+  }
+  q.budget = budget_of(p);
+  return q;
+}
+
+// grad_x = correlation of grad_y (Og channels per group, Ho x Wo) with f'(c, o, a, b) =
+// w(o, c, 2 - a, 2 - b), padding 2 - pad (top/left; bottom/right follow from the sizes).
+// Returns the filter base offset (the element of tap (0, 0)) in `f0`.
+Corr input_grad_corr(const Conv2dParams& p, int64_t& f0) {
+  Corr q;
+  q.N = p.batch; q.G = p.groups; q.Cg = p.out_cg(); q.Og = p.in_cg();
+  q.H = p.out_h; q.W = p.out_w; q.Ho = p.in_h; q.Wo = p.in_w;
+  q.pt = 2 - p.pad_top; q.pl = 2 - p.pad_left;
+  const int64_t C = p.in_c, O = p.out_c, Cg = p.in_cg(), Og = p.out_cg();
+  if (p.layout == Layout::NCHW) {
+    q.xw = 1; q.xh = p.out_w; q.xc = p.out_h * p.out_w; q.xn = O * q.xc;
+    q.yw = 1; q.yh = p.in_w; q.yc = p.in_h * p.in_w; q.yn = C * q.yc;
+    // w[g*Og + c'][o'][2 - a][2 - b]
+    q.fg = Og * Cg * 9; q.fc = Cg * 9; q.fo = 9; q.fa = -3; q.fb = -1;
+    f0 = 8;
+  } else {
+    q.xc = 1; q.xw = O; q.xh = p.out_w * O; q.xn = p.out_h * q.xh;
+    q.yc = 1; q.yw = C; q.yh = p.in_w * C; q.yn = p.in_h * q.yh;
+    // w[2 - a][2 - b][o'][g*Og + c']
+    q.fg = Og; q.fc = 1; q.fo = O; q.fb = -Cg * O; q.fa = 3 * q.fb;
+    f0 = 8 * Cg * O;
+  }
+  q.budget = budget_of(p);
+  return q;
+}
+
+template <typename T>
+Plan plan_for(const Corr& q) {
+  const KernelTable& kt = kernels();
+  const GemmKernel<T>& g = kt.gemm<T>();
+  if (kt.wino<T>().lanes != g.nr || g.nr > 64) return Plan{};
+  return make_plan(q, g.nr, g.mr, sizeof(T));
+}
+
+template <typename T>
+void run(const Corr& q, const T* x, const T* f, const T* bias, T* y) {
+  const Plan pl = plan_for<T>(q);
+  FC_CHECK(pl.ok, "winograd", "layer not supported (check winograd_applicable first)");
+  const KernelTable& kt = kernels();
+  const Runner<T> r{q, pl, kt.gemm<T>(), kt.wino<T>(), x, f, bias, y};
+  r.run();
+}
+
+}  // namespace
+
+bool winograd_applicable(const Conv2dParams& p) {
+  if (!shape_ok(p)) return false;
+  int64_t f0 = 0;
+  const Corr fq = forward_corr(p), bq = input_grad_corr(p, f0);
+  return plan_for<float>(fq).ok && plan_for<float>(bq).ok && plan_for<double>(fq).ok &&
+         plan_for<double>(bq).ok;
+}
+
+template <typename T>
+void winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  FC_CHECK(shape_ok(p), "winograd_forward", "needs a 3x3 stride-1 dilation-1 layer");
+  run(forward_corr(p), x, w, bias, y);
+}
+
+template <typename T>
+void winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  FC_CHECK(shape_ok(p), "winograd_input_grad", "needs a 3x3 stride-1 dilation-1 layer");
+  int64_t f0 = 0;
+  const Corr q = input_grad_corr(p, f0);
+  run<T>(q, dy, w + f0, nullptr, dx);
+}
+
+#define FC_INSTANTIATE(T)                                                                     \
+  template void winograd_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*); \
+  template void winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);
+FC_INSTANTIATE(float)
+FC_INSTANTIATE(double)
+
+}  // namespace fastconv
