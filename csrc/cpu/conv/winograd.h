@@ -19,9 +19,13 @@ namespace fastconv {
 // forward and the input-gradient direction of p.
 bool winograd_applicable(const Conv2dParams& p);
 
+// Both return false, without writing anything, when an operand holds a NaN or an infinity:
+// the transforms mix a whole 6x6 tile, so a non-finite value would reach outputs whose
+// windows never read it (inf - inf = NaN). The caller then runs another algorithm, keeping
+// the library's rule that NaN/Inf reach exactly the outputs that read them.
 template <typename T>
-void winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const T* bias, T* y);
+bool winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const T* bias, T* y);
 template <typename T>
-void winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
+bool winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
 
 }  // namespace fastconv

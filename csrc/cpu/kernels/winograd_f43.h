@@ -24,8 +24,9 @@ namespace wino_f43 {
 
 // B^T applied to one column of six lane vectors.
 template <typename T, int L>
-inline void bt6(const T* d0, const T* d1, const T* d2, const T* d3, const T* d4, const T* d5,
-                T* v, int64_t vs) {
+inline void bt6(const T* __restrict__ d0, const T* __restrict__ d1, const T* __restrict__ d2,
+                const T* __restrict__ d3, const T* __restrict__ d4, const T* __restrict__ d5,
+                T* __restrict__ v, int64_t vs) {
   // d_k[l] at dk[l]; output row i at v + i*vs.
   for (int l = 0; l < L; ++l) {
     const T a0 = d0[l], a1 = d1[l], a2 = d2[l], a3 = d3[l], a4 = d4[l], a5 = d5[l];
@@ -49,14 +50,20 @@ inline void input_tile(const T* d, T* v, int64_t vs) {
               d + (4 * 6 + s) * L, d + (5 * 6 + s) * L, t + s * L, 6 * L);
   for (int i = 0; i < 6; ++i) {
     const T* r = t + i * 6 * L;
-    bt6<T, L>(r, r + L, r + 2 * L, r + 3 * L, r + 4 * L, r + 5 * L, v + i * 6 * vs, vs);
+    alignas(64) T o[6 * L];  // rows of L with a compile-time stride vectorise; then 6 copies
+    bt6<T, L>(r, r + L, r + 2 * L, r + 3 * L, r + 4 * L, r + 5 * L, o, L);
+    for (int j = 0; j < 6; ++j) {
+      T* __restrict__ dst = v + (i * 6 + j) * vs;
+      for (int l = 0; l < L; ++l) dst[l] = o[j * L + l];
+    }
   }
 }
 
 // A^T applied to six lane vectors -> four.
 template <typename T, int L>
-inline void at6(const T* m0, const T* m1, const T* m2, const T* m3, const T* m4, const T* m5,
-                T* o, int64_t os) {
+inline void at6(const T* __restrict__ m0, const T* __restrict__ m1, const T* __restrict__ m2,
+                const T* __restrict__ m3, const T* __restrict__ m4, const T* __restrict__ m5,
+                T* __restrict__ o, int64_t os) {
   for (int l = 0; l < L; ++l) {
     const T a0 = m0[l], a1 = m1[l], a2 = m2[l], a3 = m3[l], a4 = m4[l], a5 = m5[l];
     const T p = a1 + a2, q = a1 - a2;
@@ -82,7 +89,8 @@ inline void output_tile(const T* m, int64_t ms, T* o) {
 
 // G applied to three lane vectors -> six.
 template <typename T, int L>
-inline void g3(const T* g0, const T* g1, const T* g2, T* u, int64_t us) {
+inline void g3(const T* __restrict__ g0, const T* __restrict__ g1, const T* __restrict__ g2,
+               T* __restrict__ u, int64_t us) {
   const T third = T(1) / T(3), fifteenth = T(1) / T(15);
   for (int l = 0; l < L; ++l) {
     const T a0 = g0[l], a1 = g1[l], a2 = g2[l];
