@@ -32,6 +32,41 @@ inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
 
 constexpr int64_t kChunk = 8;  // channels gathered (inputs) / transformed (outputs) at once
 
+// dst[0, n) = src[0, n) for n <= NR: fixed-size (inlined vector) copies for a full NR.
+template <int W, typename T>
+inline void copy_fixed(T* __restrict__ dst, const T* __restrict__ src) {
+  for (int l = 0; l < W; ++l) dst[l] = src[l];
+}
+template <typename T>
+inline void copy_lanes(T* __restrict__ dst, const T* __restrict__ src, int64_t n, int64_t NR) {
+  if (n == NR) {
+    switch (NR) {
+      case 4: return copy_fixed<4>(dst, src);
+      case 8: return copy_fixed<8>(dst, src);
+      case 16: return copy_fixed<16>(dst, src);
+      case 32: return copy_fixed<32>(dst, src);
+      default: break;
+    }
+  }
+  for (int64_t l = 0; l < n; ++l) dst[l] = src[l];
+}
+
+// d[e] = src[off[e]] * msk[e], e < n (a separate function keeps the loop's pointers in registers)
+template <typename T>
+__attribute__((noinline)) void gather_masked(T* __restrict__ d, const T* __restrict__ src,
+                                             const int64_t* __restrict__ off,
+                                             const T* __restrict__ msk, int64_t n) {
+  for (int64_t e = 0; e < n; ++e) d[e] = src[off[e]] * msk[e];
+}
+
+// y[doff[i]] = e[eidx[i]] + b, i < k
+template <typename T>
+__attribute__((noinline)) void scatter_bias(T* __restrict__ y, const T* __restrict__ e,
+                                            const int64_t* __restrict__ doff,
+                                            const int64_t* __restrict__ eidx, int64_t k, T b) {
+  for (int64_t i = 0; i < k; ++i) y[doff[i]] = e[eidx[i]] + b;
+}
+
 struct Corr {
   int64_t N = 0, G = 0, Cg = 0, Og = 0;  // images, groups, in/out channels per group
   int64_t H = 0, W = 0, Ho = 0, Wo = 0;  // input and output spatial sizes
@@ -58,8 +93,10 @@ struct Plan {
 
 // Per-thread scratch (elements) for blocks (cb, ob, nt), plus the U block when not shared.
 int64_t scratch_of(int64_t cb, int64_t ob, int64_t nt, int64_t nr) {
+  // V, M, gathered inputs, output staging, filter taps, U tile, masks, offsets (int64 as 2 T
+  // for float), alignment slack
   return 36 * cb * nt + 36 * ob * nt + kChunk * 36 * nr + kChunk * 16 * nr + 9 * nr + 36 * nr +
-         64 + 16;
+         36 * nr + 36 * nr * 2 + 64 + 16;
 }
 
 // Blocking: the cheapest candidate by a small cost model (cycles, roughly calibrated on Zen 3
@@ -160,29 +197,31 @@ struct Runner {
   T* y;
 
   // U block (group gi, o-block ob, c-block cb) into u: [36][o panel][c][MR], zero rows past Og.
+  // The lanes of one transform are NR consecutive elements of a panel's flat (c, o % MR) index,
+  // so each of the 36 results is one contiguous run of the packed A panel.
   void weight_block(int64_t gi, int64_t obi, int64_t cbi, T* u, T* gbuf, T* ubuf) const {
     const int64_t NR = pl.nr, MR = pl.mr;
     const int64_t o0 = obi * pl.ob, obl = std::min(pl.ob, q.Og - o0);
     const int64_t c0 = cbi * pl.cb, cbl = std::min(pl.cb, q.Cg - c0);
-    const int64_t nop = div_up(obl, MR);
-    if (obl % MR) std::memset(static_cast<void*>(u), 0, sizeof(T) * 36 * nop * MR * cbl);
-    for (int64_t o = 0; o < obl; ++o) {
-      const T* fo = f + gi * q.fg + (o0 + o) * q.fo;
-      T* uo = u + (o / MR) * cbl * MR + o % MR;
-      for (int64_t cc = 0; cc < cbl; cc += NR) {
-        const int64_t n = std::min(NR, cbl - cc);
-        for (int64_t k = 0; k < 9; ++k) {
-          const T* src = fo + (c0 + cc) * q.fc + (k / 3) * q.fa + (k % 3) * q.fb;
-          T* dst = gbuf + k * NR;
-          for (int64_t l = 0; l < n; ++l) dst[l] = src[l * q.fc];
-          for (int64_t l = n; l < NR; ++l) dst[l] = T(0);
+    const int64_t nop = div_up(obl, MR), flat = cbl * MR, xs = nop * flat;
+    int64_t toff[9];
+    for (int64_t k = 0; k < 9; ++k) toff[k] = (k / 3) * q.fa + (k % 3) * q.fb;
+    const T* fb = f + gi * q.fg + o0 * q.fo + c0 * q.fc;
+    for (int64_t op = 0; op < nop; ++op) {
+      for (int64_t e0 = 0; e0 < flat; e0 += NR) {
+        const int64_t n = std::min(NR, flat - e0);
+        for (int64_t l = 0; l < NR; ++l) {
+          const int64_t c = (e0 + l) / MR, o = op * MR + (e0 + l) % MR;
+          if (l < n && o < obl) {
+            const T* src = fb + o * q.fo + c * q.fc;
+            for (int64_t k = 0; k < 9; ++k) gbuf[k * NR + l] = src[toff[k]];
+          } else {
+            for (int64_t k = 0; k < 9; ++k) gbuf[k * NR + l] = T(0);
+          }
         }
         wk.weight(gbuf, ubuf);
-        for (int64_t xi = 0; xi < 36; ++xi) {
-          T* d = uo + xi * nop * cbl * MR + cc * MR;
-          const T* s = ubuf + xi * NR;
-          for (int64_t l = 0; l < n; ++l) d[l * MR] = s[l];
-        }
+        T* dst = u + op * flat + e0;
+        for (int64_t xi = 0; xi < 36; ++xi) copy_lanes(dst + xi * xs, ubuf + xi * NR, n, NR);
       }
     }
   }
@@ -196,54 +235,36 @@ struct Runner {
   }
 
   // V for channels [c0, c0+cbl) of group gi and tiles [t0, t0+ntl): [36][panel][c][NR].
+  // Gather: per tile panel a table of 36 x NR source offsets (clamped into the image) and 0/1
+  // masks; out-of-range inputs become x * 0 = 0, exact because the operands were checked to be
+  // finite. The lane loop has contiguous stores (it vectorises with element-wise loads).
   void input_block(int64_t gi, int64_t c0, int64_t cbl, int64_t t0, int64_t ntl, T* v,
-                   T* dbuf) const {
+                   T* dbuf, int64_t* off, T* msk) const {
     const int64_t NR = pl.nr, np = div_up(ntl, NR);
     const int64_t vs = np * cbl * NR;  // stride between the 36 positions
     const T* xg = x + (gi * q.Cg + c0) * q.xc;
-    const bool c_inner = q.xc == 1;
     for (int64_t p = 0; p < np; ++p) {
-      // per lane: source offset of the window's top-left, valid row/column ranges
-      int64_t off[64], rlo[64], rhi[64], slo[64], shi[64];
       for (int64_t l = 0; l < NR; ++l) {
         const int64_t t = p * NR + l;
-        if (t >= ntl) {
-          off[l] = 0; rlo[l] = rhi[l] = slo[l] = shi[l] = 0;
-          continue;
+        int64_t n = 0, oh = 0, ow = 0;
+        const bool live = t < ntl;
+        if (live) tile_pos(t0 + t, n, oh, ow);
+        for (int64_t r = 0; r < 6; ++r) {
+          const int64_t h = oh - q.pt + r, hc = std::min(std::max<int64_t>(h, 0), q.H - 1);
+          for (int64_t s = 0; s < 6; ++s) {
+            const int64_t w = ow - q.pl + s, wc = std::min(std::max<int64_t>(w, 0), q.W - 1);
+            const bool in = live && h == hc && w == wc;
+            off[(r * 6 + s) * NR + l] = n * q.xn + hc * q.xh + wc * q.xw;
+            msk[(r * 6 + s) * NR + l] = in ? T(1) : T(0);
+          }
         }
-        int64_t n, oh, ow;
-        tile_pos(t0 + t, n, oh, ow);
-        const int64_t h0 = oh - q.pt, w0 = ow - q.pl;
-        rlo[l] = std::max<int64_t>(0, -h0);
-        rhi[l] = std::max<int64_t>(rlo[l], std::min<int64_t>(6, q.H - h0));
-        slo[l] = std::max<int64_t>(0, -w0);
-        shi[l] = std::max<int64_t>(slo[l], std::min<int64_t>(6, q.W - w0));
-        off[l] = n * q.xn + h0 * q.xh + w0 * q.xw;
       }
       for (int64_t cc = 0; cc < cbl; cc += kChunk) {
         const int64_t nc = std::min(kChunk, cbl - cc);
-        for (int64_t l = 0; l < NR; ++l) {
-          const bool full = rlo[l] == 0 && rhi[l] == 6 && slo[l] == 0 && shi[l] == 6;
-          if (!full)
-            for (int64_t c = 0; c < nc; ++c)
-              for (int64_t rs = 0; rs < 36; ++rs) dbuf[(c * 36 + rs) * NR + l] = T(0);
-          if (rhi[l] <= rlo[l] || shi[l] <= slo[l]) continue;
-          const T* base = xg + cc * q.xc + off[l];
-          if (c_inner) {
-            for (int64_t r = rlo[l]; r < rhi[l]; ++r)
-              for (int64_t s = slo[l]; s < shi[l]; ++s) {
-                const T* src = base + r * q.xh + s * q.xw;
-                T* dst = dbuf + (r * 6 + s) * NR + l;
-                for (int64_t c = 0; c < nc; ++c) dst[c * 36 * NR] = src[c];
-              }
-          } else {
-            for (int64_t c = 0; c < nc; ++c)
-              for (int64_t r = rlo[l]; r < rhi[l]; ++r) {
-                const T* src = base + c * q.xc + r * q.xh;
-                T* dst = dbuf + (c * 36 + r * 6) * NR + l;
-                for (int64_t s = slo[l]; s < shi[l]; ++s) dst[s * NR] = src[s * q.xw];
-              }
-          }
+        for (int64_t c = 0; c < nc; ++c) {
+          const T* xcp = xg + (cc + c) * q.xc;
+          T* d = dbuf + c * 36 * NR;
+          gather_masked(d, xcp, off, msk, 36 * NR);
         }
         for (int64_t c = 0; c < nc; ++c)
           wk.in(dbuf + c * 36 * NR, v + (p * cbl + cc + c) * NR, vs);
@@ -251,42 +272,33 @@ struct Runner {
     }
   }
 
-  // y for o-block [o0, o0+obl) and tiles [t0, t0+ntl) from M[36][o][nt].
+  // y for o-block [o0, o0+obl) and tiles [t0, t0+ntl) from M[36][o][nt]: per tile panel, the
+  // list of (staging index, y offset) of the outputs inside the image, then one indexed pass
+  // per output channel with the bias added.
   void output_block(int64_t gi, int64_t o0, int64_t obl, int64_t t0, int64_t ntl, const T* m,
-                    T* ebuf) const {
+                    T* ebuf, int64_t* doff, int64_t* eidx) const {
     const int64_t NR = pl.nr, ms = obl * pl.nt;
     T* yg = y + (gi * q.Og + o0) * q.yc;
-    const bool c_inner = q.yc == 1;
     const int64_t np = div_up(ntl, NR);
     for (int64_t p = 0; p < np; ++p) {
       const int64_t nl = std::min(NR, ntl - p * NR);
+      int64_t k = 0;
+      for (int64_t ab = 0; ab < 16; ++ab)
+        for (int64_t l = 0; l < nl; ++l) {
+          int64_t n, oh, ow;
+          tile_pos(t0 + p * NR + l, n, oh, ow);
+          const int64_t h = oh + ab / 4, w = ow + ab % 4;
+          if (h >= q.Ho || w >= q.Wo) continue;
+          doff[k] = n * q.yn + h * q.yh + w * q.yw;
+          eidx[k++] = ab * NR + l;
+        }
       for (int64_t oc = 0; oc < obl; oc += kChunk) {
         const int64_t no = std::min(kChunk, obl - oc);
         for (int64_t o = 0; o < no; ++o)
           wk.out(m + (oc + o) * pl.nt + p * NR, ms, ebuf + o * 16 * NR);
-        T bv[kChunk];
-        for (int64_t o = 0; o < no; ++o) bv[o] = bias ? bias[gi * q.Og + o0 + oc + o] : T(0);
-        for (int64_t l = 0; l < nl; ++l) {
-          int64_t n, oh, ow;
-          tile_pos(t0 + p * NR + l, n, oh, ow);
-          const int64_t ah = std::min<int64_t>(4, q.Ho - oh), aw = std::min<int64_t>(4, q.Wo - ow);
-          T* base = yg + oc * q.yc + n * q.yn + oh * q.yh + ow * q.yw;
-          if (c_inner) {
-            for (int64_t a = 0; a < ah; ++a)
-              for (int64_t b = 0; b < aw; ++b) {
-                T* dst = base + a * q.yh + b * q.yw;
-                const T* src = ebuf + (a * 4 + b) * NR + l;
-                for (int64_t o = 0; o < no; ++o) dst[o] = src[o * 16 * NR] + bv[o];
-              }
-          } else {
-            for (int64_t o = 0; o < no; ++o)
-              for (int64_t a = 0; a < ah; ++a) {
-                T* dst = base + o * q.yc + a * q.yh;
-                const T* src = ebuf + (o * 16 + a * 4) * NR + l;
-                for (int64_t b = 0; b < aw; ++b) dst[b * q.yw] = src[b * NR] + bv[o];
-              }
-          }
-        }
+        for (int64_t o = 0; o < no; ++o)
+          scatter_bias(yg + (oc + o) * q.yc, ebuf + o * 16 * NR, doff, eidx, k,
+                       bias ? bias[gi * q.Og + o0 + oc + o] : T(0));
       }
     }
   }
@@ -321,7 +333,9 @@ struct Runner {
       T* ebuf = dbuf + kChunk * 36 * NR;
       T* gbuf = ebuf + kChunk * 16 * NR;
       T* ubuf = gbuf + 9 * NR;
-      T* uown = ubuf + 36 * NR + 64;  // per-task U block when not shared
+      T* msk = ubuf + 36 * NR;
+      int64_t* off = reinterpret_cast<int64_t*>(msk + 36 * NR);  // 36 * NR int64 (as 2 T each)
+      T* uown = msk + 36 * NR + 36 * NR * (sizeof(int64_t) / sizeof(T)) + 64;
       for (int64_t cbi = 0; cbi < pl.ncb; ++cbi) {
         const int64_t c0 = cbi * pl.cb, cbl = std::min(pl.cb, q.Cg - c0);
         const T* u;
@@ -331,7 +345,7 @@ struct Runner {
           weight_block(gi, obi, cbi, uown, gbuf, ubuf);
           u = uown;
         }
-        input_block(gi, c0, cbl, t0, ntl, v, dbuf);
+        input_block(gi, c0, cbl, t0, ntl, v, dbuf, off, msk);
         const bool acc = cbi > 0;
         for (int64_t xi = 0; xi < 36; ++xi) {
           const T* uxi = u + xi * nop * cbl * MR;
@@ -345,7 +359,7 @@ struct Runner {
           }
         }
       }
-      output_block(gi, o0, obl, t0, ntl, m, ebuf);
+      output_block(gi, o0, obl, t0, ntl, m, ebuf, off, off + 16 * NR);
     });
   }
 };
