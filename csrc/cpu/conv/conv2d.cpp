@@ -715,12 +715,13 @@ Algo select_algorithm(const Conv2dParams& p) {
   // forced but not applicable (not 3x3 stride 1 dilation 1): the automatic choice
   if (forced == "winograd" && winograd_applicable(p)) return Algo::Winograd;
   if (p.in_cg() == 1 && p.out_cg() <= 4) return Algo::Direct;
-  // Winograd F(4x4,3x3): 36 instead of 144 multiply-adds per 4x4 tile and channel pair, but
-  // its transforms cost per tile and per channel, so it needs >= 16 channels per group both
-  // ways, and >= 2e7 flops to pay the per-call weight transform and NaN/Inf scan (measured,
-  // 1 thread Zen 3 AVX2: 2-3x faster than GEMM on ResNet 3x3 layers, float32 and float64).
+  // Winograd F(4x4,3x3): 36 instead of 144 multiply-adds per 4x4 tile and channel pair; its
+  // transforms cost per tile and channel, so it needs a few channels per group (>= 8) to
+  // amortise them, and >= 2e7 flops to pay the per-call weight transform and NaN/Inf scan.
+  // Measured, 1 thread Zen 3 AVX2, vs GEMM: 1.4-2.3x at 8-16 channels and 4-60 Mflop, 2-3x on
+  // ResNet 3x3 layers (float32), 2.4-3.7x (float64); below 2e7 flops one layer lost (0.98x).
   const double flops = 2.0 * p.batch * p.out_c * p.in_cg() * p.kk() * p.out_plane();
-  if (p.in_cg() >= 16 && p.out_cg() >= 16 && flops >= 2.0e7 && winograd_applicable(p))
+  if (p.in_cg() >= 8 && p.out_cg() >= 8 && flops >= 2.0e7 && winograd_applicable(p))
     return Algo::Winograd;
   return Algo::Gemm;
 }
