@@ -209,3 +209,52 @@ def test_float32_error_bound(isa, layout, c):
         wino, gemm = errs["winograd"][i], errs["gemm"][i]
         assert wino < WINO_BOUND, f"{what}: Winograd error {wino:.3g} (GEMM {gemm:.3g})"
         assert gemm < WINO_BOUND, f"{what}: GEMM error {gemm:.3g}"
+
+
+# ------------------------------------------------------------------------------------------------
+# memory bound
+# ------------------------------------------------------------------------------------------------
+_RSS_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import fastconv, fastconv._testing as T
+from fastconv import _core
+fastconv.set_num_threads(int(sys.argv[5]))
+n, c, hw, layout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+xs = (n, c, hw, hw) if layout == "NCHW" else (n, hw, hw, c)
+x = np.empty(xs, np.float32); rng.standard_normal(dtype=np.float32, out=x)
+w = np.empty((c, c, 3, 3) if layout == "NCHW" else (3, 3, c, c), np.float32)
+rng.standard_normal(dtype=np.float32, out=w)
+out = np.ones(xs, np.float32)
+lay = 0 if layout == "NCHW" else 1
+args = (1, 1, 1, 1, 1, 1, 1, 1, 1, lay)
+kb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with T.conv_algorithm("winograd"):
+    small = np.ones((1, 8, 6, 6) if layout == "NCHW" else (1, 6, 6, 8), np.float32)
+    sw = np.ones((8, 8, 3, 3) if layout == "NCHW" else (3, 3, 8, 8), np.float32)
+    sargs = (1, 1, 1, 1, 1, 1, 1, 1, 1, lay)
+    _core.conv2d_forward(small, sw, None, np.empty_like(small), *sargs)  # code pages, runtime
+    _core.conv2d_input_grad(small, sw, np.empty_like(small), *sargs)
+    before = kb()
+    _core.conv2d_forward(x, w, None, out, *args)
+    _core.conv2d_input_grad(out, w, x, *args)
+    print(kb() - before)
+"""
+
+
+@pytest.mark.parametrize("n, c, hw", [(8, 512, 7), (8, 256, 14), (2, 128, 28)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_peak_memory_within_quarter_im2col(n, c, hw, threads, layout):
+    """Peak RSS growth of a forward + input-gradient call stays within a quarter of the layer's
+    im2col matrix (N*C*9*Ho*Wo floats); these layers are the ones where the bound binds (the
+    whole transformed weight set is 4x-20x larger). 64 KB of slack for page granularity."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(n), str(c), str(hw), layout,
+                        str(threads)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    grown_kb = int(r.stdout.strip())
+    bound_kb = n * c * 9 * hw * hw * 4 / 4 / 1024
+    assert grown_kb <= bound_kb + 64, f"grew {grown_kb} KB, bound {bound_kb:.0f} KB"
