@@ -67,6 +67,21 @@ __attribute__((noinline)) void scatter_bias(T* __restrict__ y, const T* __restri
   for (int64_t i = 0; i < k; ++i) y[doff[i]] = e[eidx[i]] + b;
 }
 
+// Channels-contiguous input (NHWC): d[c*ds + e] = src[off[e] + c] * msk[e], e < n, c < nc.
+// Channel-inner keeps each source line in L1 across the chunk's channels.
+template <typename T>
+__attribute__((noinline)) void gather_masked_cinner(T* __restrict__ d, int64_t ds,
+                                                    const T* __restrict__ src,
+                                                    const int64_t* __restrict__ off,
+                                                    const T* __restrict__ msk, int64_t n,
+                                                    int64_t nc) {
+  for (int64_t e = 0; e < n; ++e) {
+    const T* s = src + off[e];
+    const T m = msk[e];
+    for (int64_t c = 0; c < nc; ++c) d[c * ds + e] = s[c] * m;
+  }
+}
+
 struct Corr {
   int64_t N = 0, G = 0, Cg = 0, Og = 0;  // images, groups, in/out channels per group
   int64_t H = 0, W = 0, Ho = 0, Wo = 0;  // input and output spatial sizes
@@ -261,10 +276,11 @@ struct Runner {
       }
       for (int64_t cc = 0; cc < cbl; cc += kChunk) {
         const int64_t nc = std::min(kChunk, cbl - cc);
-        for (int64_t c = 0; c < nc; ++c) {
-          const T* xcp = xg + (cc + c) * q.xc;
-          T* d = dbuf + c * 36 * NR;
-          gather_masked(d, xcp, off, msk, 36 * NR);
+        if (q.xc == 1) {
+          gather_masked_cinner(dbuf, 36 * NR, xg + cc, off, msk, 36 * NR, nc);
+        } else {
+          for (int64_t c = 0; c < nc; ++c)
+            gather_masked(dbuf + c * 36 * NR, xg + (cc + c) * q.xc, off, msk, 36 * NR);
         }
         for (int64_t c = 0; c < nc; ++c)
           wk.in(dbuf + c * 36 * NR, v + (p * cbl + cc + c) * NR, vs);
