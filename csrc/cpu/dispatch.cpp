@@ -47,6 +47,7 @@ KernelTable make_avx2() {
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
   t.wino_f32 = FC_WINO(avx2, f32);
+  t.wino_f32.gather8 = &avx2::wino_gather8_f32;
   t.wino_f64 = FC_WINO(avx2, f64);
   return t;
 }
@@ -58,6 +59,7 @@ KernelTable make_avx512() {
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
   t.wino_f32 = FC_WINO(avx512, f32);
+  t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
   t.wino_f64 = FC_WINO(avx512, f64);
   return t;
 }

@@ -13,7 +13,8 @@
 // then the output transform writes y (bias added, partial edge tiles cut). Tasks own disjoint
 // outputs and sum in a fixed order (c within a block, then blocks in order), so results do not
 // depend on the thread count. Transforms run NR tiles (or filters) at once in the vector lanes
-// (kernels/<isa>/winograd.cpp); gathers and scatters are scalar copies.
+// (kernels/<isa>/winograd.cpp); gathers and scatters are scalar copies, except the AVX2 8x8
+// transposing gather for channels-contiguous (NHWC) float inputs.
 #include "cpu/conv/winograd.h"
 
 #include <algorithm>
@@ -276,7 +277,9 @@ struct Runner {
       }
       for (int64_t cc = 0; cc < cbl; cc += kChunk) {
         const int64_t nc = std::min(kChunk, cbl - cc);
-        if (q.xc == 1) {
+        if (q.xc == 1 && nc == 8 && wk.gather8) {
+          wk.gather8(dbuf, 36 * NR, xg + cc, off, msk, 36 * NR);
+        } else if (q.xc == 1) {
           gather_masked_cinner(dbuf, 36 * NR, xg + cc, off, msk, 36 * NR, nc);
         } else {
           for (int64_t c = 0; c < nc; ++c)

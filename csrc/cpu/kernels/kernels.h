@@ -55,6 +55,13 @@ FC_DECLARE_GEMM(neon, f64, double, 6, 4)
   constexpr int wino_##dtype##_lanes = L;                                                      \
   }
 
+// Channels-contiguous gather of 8 channels (AVX2 float only, an 8x8 transpose per 8 lanes):
+//   d[c*ds + e] = src[off[e] + c] * msk[e]  for c < 8, e < n  (n a multiple of 8)
+namespace avx2 {
+void wino_gather8_f32(float* d, int64_t ds, const float* src, const int64_t* off,
+                      const float* msk, int64_t n);
+}
+
 // NEON uses the scalar transforms (same lane counts as its GEMM: 8 for f32, 4 for f64).
 FC_DECLARE_WINO(scalar, f32, float, 8)
 FC_DECLARE_WINO(scalar, f64, double, 4)
