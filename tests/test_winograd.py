@@ -30,6 +30,8 @@ CASES = [
     (1, 8, 8, 6, 9, (1, 1, 1, 1), 8),         # depthwise
     (2, 24, 20, 10, 13, (1, 2, 0, 1), 2),     # more channels than one transform chunk
     (1, 40, 70, 17, 15, (1, 1, 1, 1), 1),     # several o-panels, tile blocks across images
+    (1, 9, 5, 6, 40, (0, 0, 0, 0), 1),        # wide rows: runs of interior tiles (row gather)
+    (2, 5, 4, 10, 70, (1, 2, 1, 0), 1),
 ]
 
 

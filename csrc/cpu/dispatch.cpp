@@ -48,6 +48,7 @@ KernelTable make_avx2() {
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
   t.wino_f32 = FC_WINO(avx2, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;
+  t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
   t.wino_f64 = FC_WINO(avx2, f64);
   return t;
 }
@@ -60,6 +61,7 @@ KernelTable make_avx512() {
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
   t.wino_f32 = FC_WINO(avx512, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
+  t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
   t.wino_f64 = FC_WINO(avx512, f64);
   return t;
 }

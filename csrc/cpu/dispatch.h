@@ -22,6 +22,9 @@ struct WinoKernel {
   // optional: 8-channel gather for channels-contiguous inputs (kernels.h); nullptr: portable
   void (*gather8)(T* d, int64_t ds, const T* src, const int64_t* off, const T* msk,
                   int64_t n) = nullptr;
+  // optional: 8-lane gather of rows of 6 contiguous columns (kernels.h); nullptr: portable
+  void (*gather_rows8)(T* d, const T* const* rows, const T* msk, int64_t NR,
+                       int64_t l0) = nullptr;
   int lanes = 0;
 };
 

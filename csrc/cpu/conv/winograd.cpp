@@ -14,7 +14,7 @@
 // outputs and sum in a fixed order (c within a block, then blocks in order), so results do not
 // depend on the thread count. Transforms run NR tiles (or filters) at once in the vector lanes
 // (kernels/<isa>/winograd.cpp); gathers and scatters are scalar copies, except the AVX2 8x8
-// transposing gather for channels-contiguous (NHWC) float inputs.
+// transposing gathers for float inputs (NHWC: 8 channels; NCHW: rows of interior tiles).
 #include "cpu/conv/winograd.h"
 
 #include <algorithm>
@@ -259,12 +259,19 @@ struct Runner {
     const int64_t NR = pl.nr, np = div_up(ntl, NR);
     const int64_t vs = np * cbl * NR;  // stride between the 36 positions
     const T* xg = x + (gi * q.Cg + c0) * q.xc;
+    alignas(64) static const T zeros[8] = {};  // a readable row for lanes patched afterwards
     for (int64_t p = 0; p < np; ++p) {
+      // Lanes whose 6 columns are all inside the image (width-contiguous inputs): their rows
+      // go through the vector row gather, the others are patched with scalar copies.
+      uint64_t interior = 0;
+      const bool rows_vec = wk.gather_rows8 && q.xw == 1 && NR % 8 == 0 && NR <= 64;
       for (int64_t l = 0; l < NR; ++l) {
         const int64_t t = p * NR + l;
         int64_t n = 0, oh = 0, ow = 0;
         const bool live = t < ntl;
         if (live) tile_pos(t0 + t, n, oh, ow);
+        if (rows_vec && live && ow - q.pl >= 0 && ow - q.pl + 6 <= q.W)
+          interior |= uint64_t(1) << l;
         for (int64_t r = 0; r < 6; ++r) {
           const int64_t h = oh - q.pt + r, hc = std::min(std::max<int64_t>(h, 0), q.H - 1);
           for (int64_t s = 0; s < 6; ++s) {
@@ -282,8 +289,30 @@ struct Runner {
         } else if (q.xc == 1) {
           gather_masked_cinner(dbuf, 36 * NR, xg + cc, off, msk, 36 * NR, nc);
         } else {
-          for (int64_t c = 0; c < nc; ++c)
-            gather_masked(dbuf + c * 36 * NR, xg + (cc + c) * q.xc, off, msk, 36 * NR);
+          for (int64_t c = 0; c < nc; ++c) {
+            T* d = dbuf + c * 36 * NR;
+            const T* xcp = xg + (cc + c) * q.xc;
+            if (interior == 0) {
+              gather_masked(d, xcp, off, msk, 36 * NR);
+              continue;
+            }
+            for (int64_t l0 = 0; l0 < NR; l0 += 8) {
+              const unsigned grp = static_cast<unsigned>((interior >> l0) & 0xff);
+              if (grp) {
+                const T* rows[48];
+                for (int64_t r = 0; r < 6; ++r)
+                  for (int64_t i = 0; i < 8; ++i)
+                    rows[r * 8 + i] = ((grp >> i) & 1) ? xcp + off[r * 6 * NR + l0 + i] : zeros;
+                wk.gather_rows8(d, rows, msk, NR, l0);
+              }
+              for (int64_t i = 0; i < 8; ++i) {
+                if ((grp >> i) & 1) continue;
+                const int64_t l = l0 + i;
+                for (int64_t e = 0; e < 36; ++e)
+                  d[e * NR + l] = xcp[off[e * NR + l]] * msk[e * NR + l];
+              }
+            }
+          }
         }
         for (int64_t c = 0; c < nc; ++c)
           wk.in(dbuf + c * 36 * NR, v + (p * cbl + cc + c) * NR, vs);

@@ -60,6 +60,11 @@ FC_DECLARE_GEMM(neon, f64, double, 6, 4)
 namespace avx2 {
 void wino_gather8_f32(float* d, int64_t ds, const float* src, const int64_t* off,
                       const float* msk, int64_t n);
+// Row gather of 8 lanes (AVX2 float only): rows[r*8 + i] points at 6 readable contiguous
+// values (columns s < 6 of row r of lane l0 + i);
+//   d[(r*6+s)*NR + l0 + i] = rows[r*8 + i][s] * msk[(r*6+s)*NR + l0 + i].
+void wino_gather_rows8_f32(float* d, const float* const* rows, const float* msk, int64_t NR,
+                           int64_t l0);
 }
 
 // NEON uses the scalar transforms (same lane counts as its GEMM: 8 for f32, 4 for f64).

@@ -38,5 +38,40 @@ void wino_gather8_f32(float* d, int64_t ds, const float* src, const int64_t* off
   }
 }
 
+void wino_gather_rows8_f32(float* d, const float* const* rows, const float* msk, int64_t NR,
+                           int64_t l0) {
+  const __m256i six = _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, 0, 0);  // load 6 of 8
+  for (int64_t r = 0; r < 6; ++r) {
+    const float* const* o = rows + r * 8;
+    __m256 r0 = _mm256_maskload_ps(o[0], six), r1 = _mm256_maskload_ps(o[1], six);
+    __m256 r2 = _mm256_maskload_ps(o[2], six), r3 = _mm256_maskload_ps(o[3], six);
+    __m256 r4 = _mm256_maskload_ps(o[4], six), r5 = _mm256_maskload_ps(o[5], six);
+    __m256 r6 = _mm256_maskload_ps(o[6], six), r7 = _mm256_maskload_ps(o[7], six);
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    float* dr = d + r * 6 * NR + l0;
+    const float* mr = msk + r * 6 * NR + l0;
+    // column s of the 8 rows: s = 0..3 from the low halves, 4..5 from the high halves
+    _mm256_storeu_ps(dr + 0 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u0, u4, 0x20),
+                                                _mm256_loadu_ps(mr + 0 * NR)));
+    _mm256_storeu_ps(dr + 1 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u1, u5, 0x20),
+                                                _mm256_loadu_ps(mr + 1 * NR)));
+    _mm256_storeu_ps(dr + 2 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u2, u6, 0x20),
+                                                _mm256_loadu_ps(mr + 2 * NR)));
+    _mm256_storeu_ps(dr + 3 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u3, u7, 0x20),
+                                                _mm256_loadu_ps(mr + 3 * NR)));
+    _mm256_storeu_ps(dr + 4 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u0, u4, 0x31),
+                                                _mm256_loadu_ps(mr + 4 * NR)));
+    _mm256_storeu_ps(dr + 5 * NR, _mm256_mul_ps(_mm256_permute2f128_ps(u1, u5, 0x31),
+                                                _mm256_loadu_ps(mr + 5 * NR)));
+  }
+}
+
 }  // namespace avx2
 }  // namespace fastconv
