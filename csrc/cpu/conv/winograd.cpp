@@ -83,6 +83,20 @@ __attribute__((noinline)) void gather_masked_cinner(T* __restrict__ d, int64_t d
   }
 }
 
+// g[k*NR + l] = src[l][toff[k]] (0 where src[l] is null), k < 9, l < NR
+template <typename T>
+__attribute__((noinline)) void gather_taps(T* __restrict__ g, const T* const* __restrict__ src,
+                                           const int64_t* __restrict__ toff, int64_t NR) {
+  for (int64_t l = 0; l < NR; ++l) {
+    const T* p = src[l];
+    if (p) {
+      for (int k = 0; k < 9; ++k) g[k * NR + l] = p[toff[k]];
+    } else {
+      for (int k = 0; k < 9; ++k) g[k * NR + l] = T(0);
+    }
+  }
+}
+
 struct Corr {
   int64_t N = 0, G = 0, Cg = 0, Og = 0;  // images, groups, in/out channels per group
   int64_t H = 0, W = 0, Ho = 0, Wo = 0;  // input and output spatial sizes
@@ -222,19 +236,16 @@ struct Runner {
     const int64_t nop = div_up(obl, MR), flat = cbl * MR, xs = nop * flat;
     int64_t toff[9];
     for (int64_t k = 0; k < 9; ++k) toff[k] = (k / 3) * q.fa + (k % 3) * q.fb;
+    const T* lane_src[64];  // nullptr: a lane past the block (zero filter)
     const T* fb = f + gi * q.fg + o0 * q.fo + c0 * q.fc;
     for (int64_t op = 0; op < nop; ++op) {
       for (int64_t e0 = 0; e0 < flat; e0 += NR) {
         const int64_t n = std::min(NR, flat - e0);
         for (int64_t l = 0; l < NR; ++l) {
           const int64_t c = (e0 + l) / MR, o = op * MR + (e0 + l) % MR;
-          if (l < n && o < obl) {
-            const T* src = fb + o * q.fo + c * q.fc;
-            for (int64_t k = 0; k < 9; ++k) gbuf[k * NR + l] = src[toff[k]];
-          } else {
-            for (int64_t k = 0; k < 9; ++k) gbuf[k * NR + l] = T(0);
-          }
+          lane_src[l] = (l < n && o < obl) ? fb + o * q.fo + c * q.fc : nullptr;
         }
+        gather_taps(gbuf, lane_src, toff, NR);
         wk.weight(gbuf, ubuf);
         T* dst = u + op * flat + e0;
         for (int64_t xi = 0; xi < 36; ++xi) copy_lanes(dst + xi * xs, ubuf + xi * NR, n, NR);
