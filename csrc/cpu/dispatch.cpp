@@ -49,6 +49,7 @@ KernelTable make_avx2() {
   t.wino_f32 = FC_WINO(avx2, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
+  t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
   t.wino_f64 = FC_WINO(avx2, f64);
   return t;
 }
@@ -62,6 +63,7 @@ KernelTable make_avx512() {
   t.wino_f32 = FC_WINO(avx512, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
+  t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
   t.wino_f64 = FC_WINO(avx512, f64);
   return t;
 }

@@ -25,6 +25,8 @@ struct WinoKernel {
   // optional: 8-lane gather of rows of 6 contiguous columns (kernels.h); nullptr: portable
   void (*gather_rows8)(T* d, const T* const* rows, const T* msk, int64_t NR,
                        int64_t l0) = nullptr;
+  // optional: 8-channel store for channels-contiguous outputs (kernels.h); nullptr: portable
+  void (*scatter8)(T* y, const int64_t* doff, const T* e, int64_t es, const T* bias) = nullptr;
   int lanes = 0;
 };
 

@@ -339,8 +339,44 @@ struct Runner {
     const int64_t NR = pl.nr, ms = obl * pl.nt;
     T* yg = y + (gi * q.Og + o0) * q.yc;
     const int64_t np = div_up(ntl, NR);
+    const bool vec = wk.scatter8 && q.yc == 1 && NR % 8 == 0;
     for (int64_t p = 0; p < np; ++p) {
       const int64_t nl = std::min(NR, ntl - p * NR);
+      if (vec) {  // channels-contiguous y: 8 channels x 8 lanes per vector store
+        int64_t* grid = doff;  // [16][NR] y offsets, -1 outside the image
+        for (int64_t ab = 0; ab < 16; ++ab)
+          for (int64_t l = 0; l < NR; ++l) {
+            int64_t n = 0, oh = 0, ow = 0;
+            if (l < nl) tile_pos(t0 + p * NR + l, n, oh, ow);
+            const int64_t h = oh + ab / 4, w = ow + ab % 4;
+            grid[ab * NR + l] = (l < nl && h < q.Ho && w < q.Wo) ? n * q.yn + h * q.yh + w * q.yw
+                                                                 : -1;
+          }
+        for (int64_t oc = 0; oc < obl; oc += kChunk) {
+          const int64_t no = std::min(kChunk, obl - oc);
+          for (int64_t o = 0; o < no; ++o)
+            wk.out(m + (oc + o) * pl.nt + p * NR, ms, ebuf + o * 16 * NR);
+          T bv[kChunk];
+          for (int64_t o = 0; o < no; ++o) bv[o] = bias ? bias[gi * q.Og + o0 + oc + o] : T(0);
+          T* yo = yg + oc;
+          for (int64_t ab = 0; ab < 16; ++ab)
+            for (int64_t l0 = 0; l0 < NR; l0 += 8) {
+              const int64_t* g8 = grid + ab * NR + l0;
+              bool full = no == 8;
+              for (int64_t i = 0; i < 8; ++i) full = full && g8[i] >= 0;
+              if (full) {
+                wk.scatter8(yo, g8, ebuf + ab * NR + l0, 16 * NR, bv);
+                continue;
+              }
+              for (int64_t i = 0; i < 8; ++i) {
+                if (g8[i] < 0) continue;
+                for (int64_t o = 0; o < no; ++o)
+                  yo[g8[i] + o] = ebuf[(o * 16 + ab) * NR + l0 + i] + bv[o];
+              }
+            }
+        }
+        continue;
+      }
       int64_t k = 0;
       for (int64_t ab = 0; ab < 16; ++ab)
         for (int64_t l = 0; l < nl; ++l) {

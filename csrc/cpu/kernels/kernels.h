@@ -65,6 +65,10 @@ void wino_gather8_f32(float* d, int64_t ds, const float* src, const int64_t* off
 //   d[(r*6+s)*NR + l0 + i] = rows[r*8 + i][s] * msk[(r*6+s)*NR + l0 + i].
 void wino_gather_rows8_f32(float* d, const float* const* rows, const float* msk, int64_t NR,
                            int64_t l0);
+// Channels-contiguous store of 8 channels x 8 lanes (AVX2 float only):
+//   y[doff[i] + o] = e[o*es + i] + bias[o]  for o < 8, i < 8
+void wino_scatter8_f32(float* y, const int64_t* doff, const float* e, int64_t es,
+                       const float* bias);
 }
 
 // NEON uses the scalar transforms (same lane counts as its GEMM: 8 for f32, 4 for f64).

@@ -73,5 +73,30 @@ void wino_gather_rows8_f32(float* d, const float* const* rows, const float* msk,
   }
 }
 
+void wino_scatter8_f32(float* y, const int64_t* doff, const float* e, int64_t es,
+                       const float* bias) {
+  const __m256 r0 = _mm256_loadu_ps(e + 0 * es), r1 = _mm256_loadu_ps(e + 1 * es);
+  const __m256 r2 = _mm256_loadu_ps(e + 2 * es), r3 = _mm256_loadu_ps(e + 3 * es);
+  const __m256 r4 = _mm256_loadu_ps(e + 4 * es), r5 = _mm256_loadu_ps(e + 5 * es);
+  const __m256 r6 = _mm256_loadu_ps(e + 6 * es), r7 = _mm256_loadu_ps(e + 7 * es);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+  const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+  const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+  const __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  const __m256 b = _mm256_loadu_ps(bias);
+  _mm256_storeu_ps(y + doff[0], _mm256_add_ps(_mm256_permute2f128_ps(u0, u4, 0x20), b));
+  _mm256_storeu_ps(y + doff[1], _mm256_add_ps(_mm256_permute2f128_ps(u1, u5, 0x20), b));
+  _mm256_storeu_ps(y + doff[2], _mm256_add_ps(_mm256_permute2f128_ps(u2, u6, 0x20), b));
+  _mm256_storeu_ps(y + doff[3], _mm256_add_ps(_mm256_permute2f128_ps(u3, u7, 0x20), b));
+  _mm256_storeu_ps(y + doff[4], _mm256_add_ps(_mm256_permute2f128_ps(u0, u4, 0x31), b));
+  _mm256_storeu_ps(y + doff[5], _mm256_add_ps(_mm256_permute2f128_ps(u1, u5, 0x31), b));
+  _mm256_storeu_ps(y + doff[6], _mm256_add_ps(_mm256_permute2f128_ps(u2, u6, 0x31), b));
+  _mm256_storeu_ps(y + doff[7], _mm256_add_ps(_mm256_permute2f128_ps(u3, u7, 0x31), b));
+}
+
 }  // namespace avx2
 }  // namespace fastconv
