@@ -2,6 +2,10 @@
 forward, every forced convolution algorithm).
 
 Integer-valued data is compared with ==; random data with |err| <= rtol * max(1, sum |x*w|).
+Exception: Winograd (forced) is not exact on integer data (its filter transform has 1/3 and
+1/15), and its rounding error at an output follows the magnitudes of the whole 6x6 input tile,
+not of the output's own window; on the layers it takes, both kinds of data get the tolerance
+against the largest scale of the layer, max sum |x*w| (tests/test_winograd.py bounds it).
 """
 import numpy as np
 import pytest
@@ -65,9 +69,16 @@ def _setup(case, layout, dtype, integer):
     return _cache[key]
 
 
-def _check(got, ref, scale, dtype, integer, what=""):
+def _winograd_takes(conv_algo, kh, kw, s, d):
+    """Forced Winograd runs on 3x3 stride-1 dilation-1 layers (elsewhere it falls back)."""
+    return conv_algo == "winograd" and (kh, kw) == (3, 3) and s in (1, (1, 1)) and d in (1, (1, 1))
+
+
+def _check(got, ref, scale, dtype, integer, what="", winograd=False):
     assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype), what
-    if integer:
+    if winograd:
+        assert_close(got, ref, np.max(scale), dtype, what)
+    elif integer:
         assert_same(got, ref, what)
     else:
         assert_close(got, ref, scale, dtype, what)
@@ -103,7 +114,9 @@ def test_forward_every_algorithm(conv_algo, layout, dtype):
         for integer in (True, False):
             x, w, b, ref, scale = _setup(case, layout, dtype, integer)
             got = fastconv.conv2d(x, w, b, **_kw(case, layout))
-            _check(got, ref, scale, dtype, integer, f"algo={conv_algo} case={case} int={integer}")
+            n, c, o, h, wd, kh, kw, s, p, d, g = case
+            _check(got, ref, scale, dtype, integer, f"algo={conv_algo} case={case} int={integer}",
+                   winograd=_winograd_takes(conv_algo, kh, kw, s, d))
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -122,7 +135,8 @@ def test_larger_shapes_every_algorithm(conv_algo, layout):
             ref = R.conv2d(x, wt, **kw)
             got = fastconv.conv2d(x, wt, **kw)
             scale = R.conv2d(np.abs(x), np.abs(wt), **kw)
-            _check(got, ref, scale, np.float32, integer, f"algo={conv_algo} {x.shape} int={integer}")
+            _check(got, ref, scale, np.float32, integer, f"algo={conv_algo} {x.shape} int={integer}",
+                   winograd=_winograd_takes(conv_algo, k, k, s, 1))
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

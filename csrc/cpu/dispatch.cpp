@@ -27,6 +27,19 @@ DotKernel<T> make_dot(DotUkr<T> f, int mr, int nr, int64_t kb) {
   return d;
 }
 
+template <typename T>
+WinoKernel<T> wino(void (*in)(const T*, T*, int64_t), void (*out)(const T*, int64_t, T*),
+                   void (*w)(const T*, T*), int lanes) {
+  WinoKernel<T> k;
+  k.in = in;
+  k.out = out;
+  k.weight = w;
+  k.lanes = lanes;
+  return k;
+}
+#define FC_WINO(ns, dtype) wino(&ns::wino_in_##dtype, &ns::wino_out_##dtype, &ns::wino_w_##dtype, \
+                                ns::wino_##dtype##_lanes)
+
 KernelTable make_scalar() {
   KernelTable t;
   t.isa = Isa::Scalar;
@@ -34,6 +47,8 @@ KernelTable make_scalar() {
   t.gemm_f64 = make<double>(&scalar::gemm_f64_4x4, 4, 4, 256, 128, 512);
   t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 1024);
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
+  t.wino_f32 = FC_WINO(scalar, f32);
+  t.wino_f64 = FC_WINO(scalar, f64);
   return t;
 }
 
@@ -45,6 +60,11 @@ KernelTable make_avx2() {
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
   t.dot_f32 = make_dot<float>(&avx2::dot_f32_4x3, 4, 3, 1024);
   t.dot_f64 = make_dot<double>(&avx2::dot_f64_4x3, 4, 3, 512);
+  t.wino_f32 = FC_WINO(avx2, f32);
+  t.wino_f32.gather8 = &avx2::wino_gather8_f32;
+  t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
+  t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
+  t.wino_f64 = FC_WINO(avx2, f64);
   return t;
 }
 #endif
@@ -56,6 +76,11 @@ KernelTable make_avx512() {
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
   t.dot_f32 = make_dot<float>(&avx512::dot_f32_4x3, 4, 3, 1024);
   t.dot_f64 = make_dot<double>(&avx512::dot_f64_4x3, 4, 3, 512);
+  t.wino_f32 = FC_WINO(avx512, f32);
+  t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
+  t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
+  t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
+  t.wino_f64 = FC_WINO(avx512, f64);
   return t;
 }
 #endif
@@ -67,6 +92,8 @@ KernelTable make_neon() {
   t.gemm_f64 = make<double>(&neon::gemm_f64_6x4, 6, 4, 192, 96, 384);
   t.dot_f32 = make_dot<float>(&scalar::dot_f32_4x3, 4, 3, 1024);  // portable body
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
+  t.wino_f32 = FC_WINO(scalar, f32);
+  t.wino_f64 = FC_WINO(scalar, f64);
   return t;
 }
 #endif

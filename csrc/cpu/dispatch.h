@@ -21,17 +21,38 @@ struct DotKernel {
   int64_t kb = 0;      // depth block: kb x (rows of A and B) stays in L2
 };
 
+// Winograd F(4x4, 3x3) transforms (kernels.h); `lanes` equals the GEMM's NR for the dtype.
+template <typename T>
+struct WinoKernel {
+  void (*in)(const T* d, T* v, int64_t vs) = nullptr;
+  void (*out)(const T* m, int64_t ms, T* o) = nullptr;
+  void (*weight)(const T* g, T* u) = nullptr;
+  // optional: 8-channel gather for channels-contiguous inputs (kernels.h); nullptr: portable
+  void (*gather8)(T* d, int64_t ds, const T* src, const int64_t* off, const T* msk,
+                  int64_t n) = nullptr;
+  // optional: 8-lane gather of rows of 6 contiguous columns (kernels.h); nullptr: portable
+  void (*gather_rows8)(T* d, const T* const* rows, const T* msk, int64_t NR,
+                       int64_t l0) = nullptr;
+  // optional: 8-channel store for channels-contiguous outputs (kernels.h); nullptr: portable
+  void (*scatter8)(T* y, const int64_t* doff, const T* e, int64_t es, const T* bias) = nullptr;
+  int lanes = 0;
+};
+
 struct KernelTable {
   Isa isa;
   GemmKernel<float> gemm_f32;
   GemmKernel<double> gemm_f64;
   DotKernel<float> dot_f32;
   DotKernel<double> dot_f64;
+  WinoKernel<float> wino_f32;
+  WinoKernel<double> wino_f64;
 
   template <typename T>
   const GemmKernel<T>& gemm() const;
   template <typename T>
   const DotKernel<T>& dot() const;
+  template <typename T>
+  const WinoKernel<T>& wino() const;
 };
 
 template <>
@@ -42,6 +63,11 @@ template <>
 inline const DotKernel<float>& KernelTable::dot<float>() const { return dot_f32; }
 template <>
 inline const DotKernel<double>& KernelTable::dot<double>() const { return dot_f64; }
+
+template <>
+inline const WinoKernel<float>& KernelTable::wino<float>() const { return wino_f32; }
+template <>
+inline const WinoKernel<double>& KernelTable::wino<double>() const { return wino_f64; }
 
 const KernelTable& kernels_for(Isa isa);
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }

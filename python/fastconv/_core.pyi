@@ -99,3 +99,8 @@ class _testing:  # submodule fastconv._core._testing
     def get_conv_algorithm() -> str: ...
     @staticmethod
     def conv_algorithms() -> list[str]: ...
+    @staticmethod
+    def winograd_applicable(n: int, c: int, h: int, w: int, o: int, kh: int, kw: int, sh: int,
+                            sw: int, pt: int, pb: int, pl: int, pr: int, dh: int, dw: int,
+                            groups: int) -> bool:
+        """Whether the Winograd path takes this layer (forward and input gradient)."""

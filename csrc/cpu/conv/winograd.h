@@ -1,0 +1,31 @@
+// Winograd F(4x4, 3x3) convolution for 3x3, stride-1, dilation-1 layers: any padding (also
+// asymmetric and larger than the kernel), any groups, both layouts, float and double.
+// Same contracts as conv2d.h; every function fully overwrites its output.
+//
+// The input gradient of such a layer is itself a stride-1 3x3 correlation (of grad_y with the
+// filters rotated by 180 degrees, in/out channels swapped, padding 2 - pad per side, negative
+// meaning cropping), so both directions run the same tiled driver.
+//
+// Extra memory of one call (transformed weights kept for the call, plus per-thread blocks of
+// transformed inputs and products) is bounded by a quarter of the im2col matrix the layer
+// would need, N * C * 9 * Ho * Wo elements; winograd_applicable() is false where no blocking
+// fits that bound.
+#pragma once
+#include "common/params.h"
+
+namespace fastconv {
+
+// Shape rule only (3x3, stride 1, dilation 1, non-empty) plus the memory bound, for both the
+// forward and the input-gradient direction of p.
+bool winograd_applicable(const Conv2dParams& p);
+
+// Both return false, without writing anything, when an operand holds a NaN or an infinity:
+// the transforms mix a whole 6x6 tile, so a non-finite value would reach outputs whose
+// windows never read it (inf - inf = NaN). The caller then runs another algorithm, keeping
+// the library's rule that NaN/Inf reach exactly the outputs that read them.
+template <typename T>
+bool winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const T* bias, T* y);
+template <typename T>
+bool winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
+
+}  // namespace fastconv

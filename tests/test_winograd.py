@@ -1,0 +1,262 @@
+"""Winograd F(4x4, 3x3) path (forced with conv_algorithm("winograd")) against the float64 NumPy
+reference: forward and input gradient, both layouts and dtypes, every ISA, odd sizes, tiny
+images, asymmetric and large padding, groups, bias. Plus its float32 error bound (compared with
+the GEMM path on the same data) and thread-count independence.
+
+Tolerances: rtol (1e-5 float32, 1e-12 float64) times the largest natural scale of the layer,
+max over outputs of sum |x*w| -- not each output's own: Winograd's rounding error at an output
+follows the magnitudes of its whole 6x6 input tile.
+"""
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv._testing as T
+import reference as R
+from conftest import (DTYPES, LAYOUTS, assert_bitwise, assert_close, rand_data,
+                      seeded_rng, w_shape, x_shape)
+
+# (N, C, O, H, W, padding (top, bottom, left, right), groups)
+CASES = [
+    (1, 3, 4, 8, 8, (1, 1, 1, 1), 1),
+    (2, 5, 7, 9, 11, (1, 1, 1, 1), 1),        # partial edge tiles both ways
+    (1, 4, 6, 1, 1, (1, 1, 1, 1), 2),         # 1x1 image
+    (3, 2, 3, 2, 2, (1, 1, 1, 1), 1),         # 2x2 image
+    (1, 3, 2, 5, 5, (0, 0, 0, 0), 1),         # valid: 3x3 output
+    (2, 6, 5, 7, 7, (2, 2, 2, 2), 1),         # 'full' padding
+    (1, 3, 4, 7, 5, (0, 3, 4, 1), 1),         # asymmetric
+    (1, 2, 3, 2, 3, (5, 2, 0, 6), 1),         # padding larger than the kernel
+    (2, 6, 9, 13, 6, (3, 0, 1, 4), 3),        # groups + asymmetric
+    (1, 8, 8, 6, 9, (1, 1, 1, 1), 8),         # depthwise
+    (2, 24, 20, 10, 13, (1, 2, 0, 1), 2),     # more channels than one transform chunk
+    (1, 40, 70, 17, 15, (1, 1, 1, 1), 1),     # several o-panels, tile blocks across images
+    (1, 9, 5, 6, 40, (0, 0, 0, 0), 1),        # wide rows: runs of interior tiles (row gather)
+    (2, 5, 4, 10, 70, (1, 2, 1, 0), 1),
+]
+
+
+def _ids(cases):
+    return ["-".join(str(v).replace(" ", "") for v in c) for c in cases]
+
+
+def _pads(pad):
+    t, b, l, r = pad
+    return ((t, b), (l, r))
+
+
+def _applicable(n, c, o, h, w, pad, g):
+    t, b, l, r = pad
+    return T._core._testing.winograd_applicable(n, c, h, w, o, 3, 3, 1, 1, t, b, l, r, 1, 1, g)
+
+
+def _data(key, case, layout, dtype):
+    n, c, o, h, w, pad, g = case
+    rng = seeded_rng("winograd", key, case, layout, np.dtype(dtype).name)
+    x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+    wt = rand_data(rng, w_shape(o, c // g, 3, 3, layout), dtype)
+    b = rand_data(rng, (o,), dtype)
+    return rng, x, wt, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_forward(isa, case, layout, dtype):
+    n, c, o, h, w, pad, g = case
+    assert _applicable(*case), "Winograd should take every 3x3 stride-1 layer"
+    _, x, wt, b = _data("fwd", case, layout, dtype)
+    kw = dict(padding=_pads(pad), groups=g, layout=layout)
+    ref = R.conv2d(x, wt, b, **kw)
+    scale = R.conv2d(np.abs(x), np.abs(wt), np.abs(b), **kw)
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d(x, wt, b, **kw)
+        got_nb = fastconv.conv2d(x, wt, **kw)
+    assert_close(got, ref, np.max(scale), dtype, "bias")
+    bias_b = b if layout == "NHWC" else b[:, None, None]
+    assert_close(got_nb, ref - bias_b, np.max(scale), dtype, "no bias")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_input_grad(isa, case, layout, dtype):
+    n, c, o, h, w, pad, g = case
+    rng, x, wt, _ = _data("bwd", case, layout, dtype)
+    kw = dict(padding=_pads(pad), groups=g, layout=layout)
+    y_shape = R.conv2d(x, wt, **kw).shape
+    gy = rand_data(rng, y_shape, dtype)
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, weight=wt, **kw)[0]
+    scale = R.conv2d_grads(np.abs(gy), x.shape, wt.shape, weight=np.abs(wt), **kw)[0]
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d_input_grad(gy, wt, x.shape, **kw)
+        got_full = fastconv.conv2d_backward(gy, x, wt, bias=False, **kw)[0]
+    assert_close(got, ref, np.max(scale), dtype, "conv2d_input_grad")
+    assert_bitwise(got_full, got, "conv2d_backward grad_x")
+
+
+def test_really_runs_winograd():
+    """Forced Winograd differs from GEMM in the last bits on random float32 data (so the tests
+    above do exercise it), while both stay within tolerance."""
+    rng = seeded_rng("winograd-differs")
+    x = rand_data(rng, (2, 16, 12, 12), np.float32)
+    wt = rand_data(rng, (16, 16, 3, 3), np.float32)
+    with T.conv_algorithm("winograd"):
+        a = fastconv.conv2d(x, wt, padding=1)
+    with T.conv_algorithm("gemm"):
+        b = fastconv.conv2d(x, wt, padding=1)
+    assert not np.array_equal(a, b)
+    assert_close(a, R.conv2d(x, wt, padding=1), np.max(R.conv2d(np.abs(x), np.abs(wt), padding=1)))
+
+
+@pytest.mark.parametrize("shape", [
+    dict(k=5, s=1, d=1), dict(k=3, s=2, d=1), dict(k=3, s=1, d=2), dict(k=1, s=1, d=1)])
+def test_not_applicable_falls_back(shape, layout="NCHW"):
+    k, s, d = shape["k"], shape["s"], shape["d"]
+    assert not T._core._testing.winograd_applicable(1, 4, 9, 9, 5, k, k, s, s, 1, 1, 1, 1, d, d, 1)
+    rng = seeded_rng("winograd-fallback", k, s, d)
+    x = rand_data(rng, (1, 4, 9, 9), np.float64)
+    wt = rand_data(rng, (5, 4, k, k), np.float64)
+    kw = dict(stride=s, padding=1, dilation=d)
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d(x, wt, **kw)
+    assert_close(got, R.conv2d(x, wt, **kw), R.conv2d(np.abs(x), np.abs(wt), **kw))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nan_inf_reach_only_their_windows(layout):
+    """A non-finite input or weight makes Winograd hand the call to GEMM (a tile transform
+    would spread it), so NaN/Inf still reach exactly the outputs that read them."""
+    rng = seeded_rng("winograd-naninf", layout)
+    x = rand_data(rng, x_shape(1, 16, 10, 10, layout), np.float32)
+    wt = rand_data(rng, w_shape(16, 16, 3, 3, layout), np.float32)
+    x.reshape(-1)[rng.choice(x.size, 3, replace=False)] = [np.nan, np.inf, -np.inf]
+    kw = dict(padding=1, layout=layout)
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d(x, wt, **kw)
+        gx = fastconv.conv2d_input_grad(x, wt, x.shape, **kw)
+    ref = R.conv2d(x, wt, **kw)
+    gref = R.conv2d_grads(x, x.shape, wt.shape, weight=wt, **kw)[0]
+    for a, r in ((got, ref), (gx, gref)):
+        assert np.array_equal(np.isnan(a), np.isnan(r))
+        assert np.array_equal(np.isposinf(a), np.isposinf(r))
+        assert np.array_equal(np.isneginf(a), np.isneginf(r))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_bitwise_across_thread_counts(layout):
+    rng = seeded_rng("winograd-threads", layout)
+    x = rand_data(rng, x_shape(3, 48, 23, 19, layout), np.float32)
+    wt = rand_data(rng, w_shape(40, 48, 3, 3, layout), np.float32)
+    b = rand_data(rng, (40,), np.float32)
+    kw = dict(padding=((1, 2), (0, 1)), layout=layout)
+    gy = rand_data(rng, R.conv2d(x, wt, **kw).shape, np.float32)
+    outs = []
+    with T.conv_algorithm("winograd"):
+        for n in (1, 2, 3, 5):
+            with fastconv.threads(n):
+                outs.append((fastconv.conv2d(x, wt, b, **kw),
+                             fastconv.conv2d_input_grad(gy, wt, x.shape, **kw)))
+    for n, (y, gx) in zip((2, 3, 5), outs[1:]):
+        assert_bitwise(y, outs[0][0], f"forward, {n} threads")
+        assert_bitwise(gx, outs[0][1], f"input grad, {n} threads")
+
+
+# ------------------------------------------------------------------------------------------------
+# float32 error bound
+# ------------------------------------------------------------------------------------------------
+# Error of float32 results vs the float64 reference on standard-normal data, normalised by the
+# natural scale of the layer: max over outputs |y - ref| / max over outputs of s, where
+# s = sum |w| |x| over the output's window (so values are comparable across C). Forward: C
+# inputs -> 16 outputs; input gradient: C outputs -> 16 inputs (both reduce over C). N=1,
+# 12x12, pad 1. Measured worst over {scalar, avx2} x {NCHW, NHWC} (before picking the bound):
+#     C      Winograd fwd / bwd       GEMM fwd / bwd
+#     16     5.1e-7 / 5.8e-7         1.6e-7 / 4.9e-8
+#     64     4.4e-7 / 4.4e-7         1.0e-7 / 3.4e-8
+#     256    2.0e-7 / 1.7e-7         4.9e-8 / 4.3e-8
+#     512    2.1e-7 / 1.3e-7         2.6e-8 / 2.8e-8
+# (Winograd: 2-9 float32 epsilons, 3-13x the GEMM path, whose error falls with C as sums of
+# random-sign terms cancel relative to sum |w||x|; Winograd's is dominated by the transforms'
+# roundings of values a few times larger than |x| and |w|.) Bound: 2e-6 (3.4x headroom over
+# the worst measured, ~34 epsilons); a transform with a wrong coefficient gives errors of order
+# 1e-1 and more.
+WINO_BOUND = 2e-6
+
+
+def _err(got, ref, scale):
+    return float(np.max(np.abs(got.astype(np.float64) - ref)) / np.max(scale))
+
+
+@pytest.mark.parametrize("c", [16, 64, 256, 512])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_float32_error_bound(isa, layout, c):
+    rng = seeded_rng("winograd-error", layout, c)
+    hw = 12
+    x = rand_data(rng, x_shape(1, c, hw, hw, layout), np.float64)
+    wt = rand_data(rng, w_shape(16, c, 3, 3, layout), np.float64)     # C -> 16
+    wb = rand_data(rng, w_shape(c, 16, 3, 3, layout), np.float64)     # 16 -> C (for grad_x)
+    kw = dict(padding=1, layout=layout)
+    ref = R.conv2d(x, wt, **kw)
+    scale = R.conv2d(np.abs(x), np.abs(wt), **kw)
+    xs = x_shape(1, 16, hw, hw, layout)
+    gref = R.conv2d_grads(x, xs, wb.shape, weight=wb, **kw)[0]          # grad_out = x
+    gscale = R.conv2d_grads(np.abs(x), xs, wb.shape, weight=np.abs(wb), **kw)[0]
+    x32, w32, wb32 = (a.astype(np.float32) for a in (x, wt, wb))
+    errs = {}
+    for algo in ("winograd", "gemm"):
+        with T.conv_algorithm(algo):
+            y = fastconv.conv2d(x32, w32, **kw)
+            gx = fastconv.conv2d_input_grad(x32, wb32, xs, **kw)
+        errs[algo] = (_err(y, ref, scale), _err(gx, gref, gscale))
+    for i, what in enumerate(("forward", "input grad")):
+        wino, gemm = errs["winograd"][i], errs["gemm"][i]
+        assert wino < WINO_BOUND, f"{what}: Winograd error {wino:.3g} (GEMM {gemm:.3g})"
+        assert gemm < WINO_BOUND, f"{what}: GEMM error {gemm:.3g}"
+
+
+# ------------------------------------------------------------------------------------------------
+# memory bound
+# ------------------------------------------------------------------------------------------------
+_RSS_SCRIPT = r"""
+import resource, sys
+import numpy as np
+import fastconv, fastconv._testing as T
+from fastconv import _core
+fastconv.set_num_threads(int(sys.argv[5]))
+n, c, hw, layout = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+xs = (n, c, hw, hw) if layout == "NCHW" else (n, hw, hw, c)
+x = np.empty(xs, np.float32); rng.standard_normal(dtype=np.float32, out=x)
+w = np.empty((c, c, 3, 3) if layout == "NCHW" else (3, 3, c, c), np.float32)
+rng.standard_normal(dtype=np.float32, out=w)
+out = np.ones(xs, np.float32)
+lay = 0 if layout == "NCHW" else 1
+args = (1, 1, 1, 1, 1, 1, 1, 1, 1, lay)
+kb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with T.conv_algorithm("winograd"):
+    small = np.ones((1, 8, 6, 6) if layout == "NCHW" else (1, 6, 6, 8), np.float32)
+    sw = np.ones((8, 8, 3, 3) if layout == "NCHW" else (3, 3, 8, 8), np.float32)
+    sargs = (1, 1, 1, 1, 1, 1, 1, 1, 1, lay)
+    _core.conv2d_forward(small, sw, None, np.empty_like(small), *sargs)  # code pages, runtime
+    _core.conv2d_input_grad(small, sw, np.empty_like(small), *sargs)
+    before = kb()
+    _core.conv2d_forward(x, w, None, out, *args)
+    _core.conv2d_input_grad(out, w, x, *args)
+    print(kb() - before)
+"""
+
+
+@pytest.mark.parametrize("n, c, hw", [(8, 512, 7), (8, 256, 14), (2, 128, 28)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_peak_memory_within_quarter_im2col(n, c, hw, threads, layout):
+    """Peak RSS growth of a forward + input-gradient call stays within a quarter of the layer's
+    im2col matrix (N*C*9*Ho*Wo floats); these layers are the ones where the bound binds (the
+    whole transformed weight set is 4x-20x larger). 64 KB of slack for page granularity."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(n), str(c), str(hw), layout,
+                        str(threads)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    grown_kb = int(r.stdout.strip())
+    bound_kb = n * c * 9 * hw * hw * 4 / 4 / 1024
+    assert grown_kb <= bound_kb + 64, f"grew {grown_kb} KB, bound {bound_kb:.0f} KB"
