@@ -260,3 +260,48 @@ def test_peak_memory_within_quarter_im2col(n, c, hw, threads, layout):
     grown_kb = int(r.stdout.strip())
     bound_kb = n * c * 9 * hw * hw * 4 / 4 / 1024
     assert grown_kb <= bound_kb + 64, f"grew {grown_kb} KB, bound {bound_kb:.0f} KB"
+
+
+# ------------------------------------------------------------------------------------------------
+# dilated 3x3 stride-1 layers: one Winograd problem per dilation phase
+# ------------------------------------------------------------------------------------------------
+# (N, C, O, H, W, padding (top, bottom, left, right), dilation (h, w), groups)
+DILATED = [
+    (2, 6, 5, 13, 11, (2, 2, 2, 2), (2, 2), 1),     # 'same' for dilation 2, odd sizes
+    (1, 4, 7, 20, 17, (3, 1, 0, 4), (3, 2), 1),     # asymmetric padding, mixed dilations
+    (2, 12, 6, 9, 10, (1, 1, 2, 0), (2, 1), 3),     # one axis dilated, groups
+    (1, 5, 4, 12, 12, (0, 0, 0, 0), (4, 4), 1),     # valid: some phases have 1 row
+    (1, 8, 8, 30, 7, (6, 6, 1, 1), (5, 1), 1),      # padding past the dilated kernel
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", DILATED, ids=_ids(DILATED))
+def test_dilated_forward_and_input_grad(isa, case, layout, dtype):
+    n, c, o, h, w, pad, dil, g = case
+    rng = seeded_rng("dilated", case, layout, dtype)
+    x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+    wt = rand_data(rng, w_shape(o, c // g, 3, 3, layout), dtype)
+    b = rand_data(rng, (o,), dtype)
+    kw = dict(padding=_pads(pad), dilation=dil, groups=g, layout=layout)
+    with T.conv_algorithm("winograd"):
+        assert fastconv.explain_conv2d(x.shape, wt.shape, **kw)[0] == "winograd"
+        got = fastconv.conv2d(x, wt, b, **kw)
+        gy = rand_data(rng, got.shape, dtype)
+        gx = fastconv.conv2d_input_grad(gy, wt, x.shape, **kw)
+    ref = R.conv2d(x, wt, b, **kw)
+    scale = R.conv2d(np.abs(x), np.abs(wt), np.abs(b), **kw)
+    assert_close(got, ref, np.max(scale), dtype, "forward")
+    gref = R.conv2d_grads(gy, x.shape, wt.shape, weight=wt, **kw)[0]
+    gscale = R.conv2d_grads(np.abs(gy), x.shape, wt.shape, weight=np.abs(wt), **kw)[0]
+    assert_close(gx, gref, np.max(gscale), dtype, "input grad")
+
+
+def test_dilated_selected_automatically():
+    name, reason = fastconv.explain_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=2,
+                                           dilation=2)
+    assert name == "winograd" and "phase" in reason
+    name, _ = fastconv.explain_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=2, dilation=2,
+                                      op="weight_grad")
+    assert name == "gemm"

@@ -1007,9 +1007,14 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   if (forced == "direct") return {Algo::Direct, "forced by set_conv_algorithm('direct')"};
   const bool wino_op = op != ConvOp::WeightGrad;  // Winograd: forward and input gradient only
   // forced but not applicable (not 3x3 stride 1 dilation 1, or the weight gradient): automatic
-  if (forced == "winograd" && wino_op && winograd_applicable(p))
-    return {Algo::Winograd, "forced by set_conv_algorithm('winograd'): F(4x4,3x3) (GEMM if the "
-                            "data holds NaN/Inf)"};
+  const bool dilated = p.dil_h > 1 || p.dil_w > 1;
+  const auto wino_ok = [&] {
+    return dilated ? dilated_winograd_applicable(p) : winograd_applicable(p);
+  };
+  if (forced == "winograd" && wino_op && wino_ok())
+    return {Algo::Winograd, std::string("forced by set_conv_algorithm('winograd'): F(4x4,3x3)") +
+                                (dilated ? " on each dilation phase" : "") +
+                                " (GEMM if the data holds NaN/Inf)"};
   if (p.in_cg() == 1 && p.out_cg() <= 4)
     return {Algo::Direct, "one input channel per group and <= 4 outputs per group: a GEMM "
                           "would be mostly zero padding, loops over the window instead"};
@@ -1019,10 +1024,15 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   // Measured, 1 thread Zen 3 AVX2, vs GEMM: 1.4-2.3x at 8-16 channels and 4-60 Mflop, 2-3x on
   // ResNet 3x3 layers (float32), 2.4-3.7x (float64); below 2e7 flops one layer lost (0.98x).
   const double flops = 2.0 * p.batch * p.out_c * p.in_cg() * p.kk() * p.out_plane();
-  if (wino_op && p.in_cg() >= 8 && p.out_cg() >= 8 && flops >= 2.0e7 && winograd_applicable(p))
+  if (wino_op && p.in_cg() >= 8 && p.out_cg() >= 8 && flops >= 2.0e7 && wino_ok()) {
+    if (dilated)
+      return {Algo::Winograd, "dilated 3x3 stride 1, >= 8 channels per group, >= 2e7 flops: "
+                              "split into dil_h x dil_w phase images, each Winograd F(4x4,3x3) "
+                              "(GEMM if the data holds NaN/Inf)"};
     return {Algo::Winograd, "3x3 stride 1, >= 8 channels per group, >= 2e7 flops: Winograd "
                             "F(4x4,3x3), 4x fewer multiplies, blocked within 1/4 of the im2col "
                             "memory (GEMM if the data holds NaN/Inf)"};
+  }
   return {Algo::Gemm, gemm_shape_reason(p, op, is_double)};
 }
 
@@ -1083,7 +1093,9 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   const Algo algo = select_algorithm<T>(p, ConvOp::Forward);
   if (algo == Algo::Direct)
     direct_forward(p, x, w, bias, y);
-  else if (algo != Algo::Winograd || !winograd_forward(p, x, w, bias, y))  // false: NaN/Inf
+  else if (algo != Algo::Winograd || !(p.dil_h > 1 || p.dil_w > 1
+                                           ? dilated_winograd_forward(p, x, w, bias, y)
+                                           : winograd_forward(p, x, w, bias, y)))  // NaN/Inf
     forward_gemm(p, x, w, bias, y);
 }
 
@@ -1094,7 +1106,9 @@ void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const Algo algo = select_algorithm<T>(p, ConvOp::InputGrad);
   if (algo == Algo::Direct)
     direct_input_grad(p, dy, w, dx);
-  else if (algo != Algo::Winograd || !winograd_input_grad(p, dy, w, dx))  // false: NaN/Inf
+  else if (algo != Algo::Winograd || !(p.dil_h > 1 || p.dil_w > 1
+                                           ? dilated_winograd_input_grad(p, dy, w, dx)
+                                           : winograd_input_grad(p, dy, w, dx)))  // NaN/Inf
     input_grad_gemm(p, dy, w, dx);
 }
 

@@ -28,4 +28,16 @@ bool winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const 
 template <typename T>
 bool winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
 
+// Dilated 3x3 stride-1 layers (winograd_dilated.cpp): split into d_h * d_w phase
+// sub-problems, each a dilation-1 layer run by the functions above. Applicable when every
+// phase is non-degenerate and winograd_applicable(); same NaN/Inf rule (false, then the
+// caller runs another algorithm and overwrites whatever was written).
+bool dilated_winograd_applicable(const Conv2dParams& p);
+template <typename T>
+bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const T* bias,
+                              T* y);
+template <typename T>
+bool dilated_winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight,
+                                 T* grad_x);
+
 }  // namespace fastconv

@@ -1,0 +1,183 @@
+// Dilated 3x3 stride-1 convolution through Winograd: with dilation d, output row a + d*i
+// reads input rows of one residue class mod d only (a - pad + d*(i + kh)), so the layer splits
+// into d_h * d_w independent 3x3 stride-1 dilation-1 convolutions, one per phase: output
+// phase (a, b) against input phase ((a - pad_top) mod d_h, (b - pad_left) mod d_w) with its
+// own (possibly cropped) padding. Each phase is copied into a compact buffer, run through
+// winograd_forward / winograd_input_grad, and its result written back to its phase positions.
+// Extra memory: one phase of the input and of the output at a time (about (x + y) / (d_h d_w))
+// plus Winograd's own bound for the phase (a quarter of its im2col matrix).
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "common/workspace.h"
+#include "cpu/conv/winograd.h"
+#include "cpu/parallel.h"
+
+namespace fastconv {
+namespace {
+
+// One axis of one phase: outputs a, a+d, ... (out_len of them) read the input sub-sequence
+// in0, in0+d, ... (in_len of it) as a stride-1 3-tap correlation with padding lo / hi.
+struct AxisPhase {
+  int64_t out0 = 0, out_len = 0, in0 = 0, in_len = 0, lo = 0, hi = 0;
+};
+
+bool axis_phase(int64_t in, int64_t out, int64_t pad_lo, int64_t d, int64_t a, AxisPhase& ph) {
+  if (a >= out) return false;
+  ph.out0 = a;
+  ph.out_len = (out - a + d - 1) / d;
+  const int64_t off = a - pad_lo;                 // tap 0 of output i reads off + d*(i + kh)
+  const int64_t r = ((off % d) + d) % d, s = (off - r) / d;  // off = d*s + r
+  const int64_t n_r = in > r ? (in - r + d - 1) / d : 0;   // length of input phase r
+  int64_t t0 = 0, lo = -s;                        // sub-index t = i + kh - lo
+  if (lo < 0) {                                   // rows before t0 are never read: crop
+    t0 = -lo;
+    lo = 0;
+  }
+  int64_t len = n_r - t0;
+  int64_t hi = ph.out_len + 2 - len - lo;         // out_len = len + lo + hi - 2
+  if (hi < 0) {                                   // rows past the last read one: crop
+    len += hi;
+    hi = 0;
+  }
+  if (len < 1) return false;
+  ph.in0 = r + d * t0;
+  ph.in_len = len;
+  ph.lo = lo;
+  ph.hi = hi;
+  return true;
+}
+
+// The stride-1 dilation-1 sub-problem of phase (a, b); false if a phase is degenerate.
+bool phase_params(const Conv2dParams& p, int64_t a, int64_t b, Conv2dParams& q, AxisPhase& ph,
+                  AxisPhase& pw) {
+  if (!axis_phase(p.in_h, p.out_h, p.pad_top, p.dil_h, a, ph)) return false;
+  if (!axis_phase(p.in_w, p.out_w, p.pad_left, p.dil_w, b, pw)) return false;
+  q = p;
+  q.in_h = ph.in_len;
+  q.in_w = pw.in_len;
+  q.out_h = ph.out_len;
+  q.out_w = pw.out_len;
+  q.pad_top = ph.lo;
+  q.pad_bottom = ph.hi;
+  q.pad_left = pw.lo;
+  q.pad_right = pw.hi;
+  q.dil_h = q.dil_w = 1;
+  return true;
+}
+
+// Copies between a full tensor and one phase of it: sub[n][c][i][j] <-> full[n][c][h0 + dh*i]
+// [w0 + dw*j] (NCHW; NHWC with channels innermost). to_sub: direction.
+template <typename T>
+void copy_phase(const Conv2dParams& p, bool nchw, int64_t N, int64_t C, int64_t H, int64_t W,
+                const AxisPhase& ph_h, int64_t len_h, const AxisPhase& ph_w, int64_t len_w,
+                bool use_in, T* full, T* sub, bool to_sub) {
+  const int64_t h0 = use_in ? ph_h.in0 : ph_h.out0, w0 = use_in ? ph_w.in0 : ph_w.out0;
+  const int64_t dh = p.dil_h, dw = p.dil_w;
+  if (nchw) {
+    parallel_for(N * C, [&](int64_t t, int) {
+      for (int64_t i = 0; i < len_h; ++i) {
+        T* f = full + (t * H + h0 + dh * i) * W + w0;
+        T* s = sub + (t * len_h + i) * len_w;
+        if (to_sub)
+          for (int64_t j = 0; j < len_w; ++j) s[j] = f[dw * j];
+        else
+          for (int64_t j = 0; j < len_w; ++j) f[dw * j] = s[j];
+      }
+    });
+  } else {
+    parallel_for(N * len_h, [&](int64_t t, int) {
+      const int64_t n = t / len_h, i = t % len_h;
+      for (int64_t j = 0; j < len_w; ++j) {
+        T* f = full + ((n * H + h0 + dh * i) * W + w0 + dw * j) * C;
+        T* s = sub + ((n * len_h + i) * len_w + j) * C;
+        if (to_sub)
+          std::memcpy(s, f, sizeof(T) * static_cast<size_t>(C));
+        else
+          std::memcpy(f, s, sizeof(T) * static_cast<size_t>(C));
+      }
+    });
+  }
+}
+
+template <typename T>
+bool finite(const T* a, int64_t n) {
+  bool ok = true;
+  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(a[i]);
+  return ok;
+}
+
+}  // namespace
+
+bool dilated_winograd_applicable(const Conv2dParams& p) {
+  if (p.k_h != 3 || p.k_w != 3 || p.stride_h != 1 || p.stride_w != 1) return false;
+  if (p.dil_h == 1 && p.dil_w == 1) return false;
+  if (p.dil_h > 64 || p.dil_w > 64) return false;  // thousands of tiny phases: not worth it
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      if (!phase_params(p, a, b, q, ph, pw) || !winograd_applicable(q)) return false;
+    }
+  return true;
+}
+
+template <typename T>
+bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias,
+                              T* y) {
+  const bool nchw = p.layout == Layout::NCHW;
+  if (!finite(w, p.out_c * p.in_cg() * 9) || !finite(x, p.batch * p.in_c * p.in_h * p.in_w))
+    return false;
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d", "dilated Winograd phase");
+      AlignedArray<T> xs(checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
+      AlignedArray<T> ys(checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
+      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
+                 const_cast<T*>(x), xs.data(), true);
+      if (!winograd_forward(q, xs.data(), w, bias, ys.data())) return false;
+      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+                 y, ys.data(), false);
+    }
+  return true;
+}
+
+template <typename T>
+bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
+  const bool nchw = p.layout == Layout::NCHW;
+  if (!finite(w, p.out_c * p.in_cg() * 9) ||
+      !finite(dy, p.batch * p.out_c * p.out_h * p.out_w))
+    return false;
+  // Input elements outside every phase's cropped sub-image are read by no output: zero.
+  const int64_t nx = p.batch * p.in_c * p.in_h * p.in_w;
+  parallel_for((nx + 65535) / 65536, [&](int64_t t, int) {
+    const int64_t e0 = t * 65536, e1 = std::min(nx, e0 + 65536);
+    std::memset(static_cast<void*>(dx + e0), 0, sizeof(T) * static_cast<size_t>(e1 - e0));
+  });
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_input_grad", "dilated Winograd phase");
+      AlignedArray<T> dys(checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
+      AlignedArray<T> dxs(checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
+      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+                 const_cast<T*>(dy), dys.data(), true);
+      if (!winograd_input_grad(q, dys.data(), w, dxs.data())) return false;
+      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true, dx,
+                 dxs.data(), false);
+    }
+  return true;
+}
+
+#define FC_INSTANTIATE(T)                                                                      \
+  template bool dilated_winograd_forward<T>(const Conv2dParams&, const T*, const T*, const T*, \
+                                            T*);                                               \
+  template bool dilated_winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);
+FC_INSTANTIATE(float)
+FC_INSTANTIATE(double)
+
+}  // namespace fastconv
