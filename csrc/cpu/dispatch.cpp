@@ -22,6 +22,8 @@ KernelTable make_scalar() {
   t.isa = Isa::Scalar;
   t.gemm_f32 = make<float>(&scalar::gemm_f32_4x8, 4, 8, 256, 128, 512);
   t.gemm_f64 = make<double>(&scalar::gemm_f64_4x4, 4, 4, 256, 128, 512);
+  t.dw_f32 = scalar::depthwise_f32();
+  t.dw_f64 = scalar::depthwise_f64();
   return t;
 }
 
@@ -31,6 +33,8 @@ KernelTable make_avx2() {
   t.isa = Isa::Avx2;
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
+  t.dw_f32 = avx2::depthwise_f32();
+  t.dw_f64 = avx2::depthwise_f64();
   return t;
 }
 #endif
@@ -40,6 +44,8 @@ KernelTable make_avx512() {
   t.isa = Isa::Avx512;
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
+  t.dw_f32 = avx512::depthwise_f32();
+  t.dw_f64 = avx512::depthwise_f64();
   return t;
 }
 #endif
@@ -49,6 +55,9 @@ KernelTable make_neon() {
   t.isa = Isa::Neon;
   t.gemm_f32 = make<float>(&neon::gemm_f32_6x8, 6, 8, 256, 144, 384);
   t.gemm_f64 = make<double>(&neon::gemm_f64_6x4, 6, 4, 192, 96, 384);
+  // NEON: the portable depthwise kernels serve (no NEON-specific depthwise code yet).
+  t.dw_f32 = scalar::depthwise_f32();
+  t.dw_f64 = scalar::depthwise_f64();
   return t;
 }
 #endif

@@ -17,15 +17,23 @@ struct KernelTable {
   Isa isa;
   GemmKernel<float> gemm_f32;
   GemmKernel<double> gemm_f64;
+  DwKernels<float> dw_f32;
+  DwKernels<double> dw_f64;
 
   template <typename T>
   const GemmKernel<T>& gemm() const;
+  template <typename T>
+  const DwKernels<T>& dw() const;
 };
 
 template <>
 inline const GemmKernel<float>& KernelTable::gemm<float>() const { return gemm_f32; }
 template <>
 inline const GemmKernel<double>& KernelTable::gemm<double>() const { return gemm_f64; }
+template <>
+inline const DwKernels<float>& KernelTable::dw<float>() const { return dw_f32; }
+template <>
+inline const DwKernels<double>& KernelTable::dw<double>() const { return dw_f64; }
 
 const KernelTable& kernels_for(Isa isa);
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }

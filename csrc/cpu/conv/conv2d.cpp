@@ -18,6 +18,7 @@
 #include <stdexcept>
 
 #include "common/workspace.h"
+#include "cpu/conv/depthwise.h"
 #include "cpu/conv/direct.h"
 #include "cpu/dispatch.h"
 #include "cpu/gemm/gemm.h"
@@ -699,10 +700,13 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
 }
 
-enum class Algo { Gemm, Direct };
+enum class Algo { Gemm, Direct, Depthwise };
 
-// The algorithm for a layer: the forced one, else direct for depthwise-like layers (one input
-// channel per group and few outputs per group: a GEMM there is mostly zero padding), else GEMM.
+// The algorithm for a layer: the forced one (a forced "depthwise" that does not apply falls back
+// to the automatic choice), else the SIMD depthwise kernels for one input channel per group and
+// few outputs per group (multiplier <= 4: a GEMM there is mostly zero padding, and the
+// depthwise kernels read each input once per output channel), else GEMM. The plain "direct"
+// loops are only used when forced: they are the independent twin the tests compare against.
 Algo select_algorithm(const Conv2dParams& p) {
   std::string forced;
   {
@@ -711,7 +715,8 @@ Algo select_algorithm(const Conv2dParams& p) {
   }
   if (forced == "gemm") return Algo::Gemm;
   if (forced == "direct") return Algo::Direct;
-  if (p.in_cg() == 1 && p.out_cg() <= 4) return Algo::Direct;
+  if (forced == "depthwise" && depthwise_applicable(p)) return Algo::Depthwise;
+  if (depthwise_applicable(p) && p.out_cg() <= 4) return Algo::Depthwise;
   return Algo::Gemm;
 }
 
@@ -723,14 +728,14 @@ bool is_small(const Conv2dParams& p) {
 
 }  // namespace
 
-std::vector<std::string> conv_algorithms() { return {"gemm", "direct"}; }
+std::vector<std::string> conv_algorithms() { return {"gemm", "direct", "depthwise"}; }
 
 void set_conv_algorithm(const std::string& name) {
   if (name != "auto") {
     const auto all = conv_algorithms();
     if (std::find(all.begin(), all.end(), name) == all.end())
       throw std::invalid_argument("set_conv_algorithm: unknown algorithm '" + name +
-                                  "' (expected 'auto', 'gemm' or 'direct')");
+                                  "' (expected 'auto', 'gemm', 'direct' or 'depthwise')");
   }
   std::lock_guard<std::mutex> lock(g_algo_mutex);
   g_algo = name;
@@ -755,20 +760,22 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     }
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
-    direct_forward(p, x, w, bias, y);
-  else
-    forward_gemm(p, x, w, bias, y);
+  switch (select_algorithm(p)) {
+    case Algo::Depthwise: depthwise_forward(p, x, w, bias, y); break;
+    case Algo::Direct: direct_forward(p, x, w, bias, y); break;
+    default: forward_gemm(p, x, w, bias, y);
+  }
 }
 
 template <typename T>
 void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const SerialScope serial(is_small(p));
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
-  if (select_algorithm(p) == Algo::Direct)
-    direct_input_grad(p, dy, w, dx);
-  else
-    input_grad_gemm(p, dy, w, dx);
+  switch (select_algorithm(p)) {
+    case Algo::Depthwise: depthwise_input_grad(p, dy, w, dx); break;
+    case Algo::Direct: direct_input_grad(p, dy, w, dx); break;
+    default: input_grad_gemm(p, dy, w, dx);
+  }
 }
 
 template <typename T>
@@ -780,10 +787,11 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(dw, 0, sizeof(T) * wsize);
     return;
   }
-  if (select_algorithm(p) == Algo::Direct)
-    direct_weight_grad(p, dy, x, dw);
-  else
-    weight_grad_gemm(p, dy, x, dw);
+  switch (select_algorithm(p)) {
+    case Algo::Depthwise: depthwise_weight_grad(p, dy, x, dw); break;
+    case Algo::Direct: direct_weight_grad(p, dy, x, dw); break;
+    default: weight_grad_gemm(p, dy, x, dw);
+  }
 }
 
 template <typename T>

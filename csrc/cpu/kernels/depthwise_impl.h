@@ -1,0 +1,261 @@
+// Depthwise convolution kernels, written once against a vector policy P and instantiated by
+// each ISA's depthwise.cpp (the only files compiled with that ISA's flags). Contracts: kernels.h.
+//
+// A policy provides: T, V (register type), W (lanes), zero(), set1(T), load(const T*),
+// store(T*, V), fma(a, b, c) = a*b + c, add(a, b).
+// Sums run in a fixed order that depends only on the arguments, never on threads.
+#pragma once
+#include <cstdint>
+
+#include "cpu/kernels/kernels.h"
+
+namespace fastconv {
+namespace dwimpl {
+
+// NR output rows x (2 or 1) vectors of columns per step: 2*NR independent FMA chains; every
+// tap's weight is broadcast once per step. The last partial vector is recomputed over
+// [n - W, n) (every output is a pure function of the inputs, so overlapping stores write
+// identical values). Requires n >= W.
+template <typename P, int NR>
+void rows_nr(const typename P::T* const* src, int64_t off, const typename P::T* wts, int64_t ntaps,
+             typename P::T init, typename P::T* y, int64_t n, int64_t srs, int64_t yrs) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const V vinit = P::set1(init);
+  int64_t j = 0;
+  for (; j + 2 * W <= n; j += 2 * W) {
+    V a[NR][2];
+    for (int i = 0; i < NR; ++i) a[i][0] = a[i][1] = vinit;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const V wv = P::set1(wts[t]);
+      const T* s = src[t] + off + j;
+      for (int i = 0; i < NR; ++i) {
+        a[i][0] = P::fma(wv, P::load(s + i * srs), a[i][0]);
+        a[i][1] = P::fma(wv, P::load(s + i * srs + W), a[i][1]);
+      }
+    }
+    for (int i = 0; i < NR; ++i) {
+      P::store(y + i * yrs + j, a[i][0]);
+      P::store(y + i * yrs + j + W, a[i][1]);
+    }
+  }
+  for (; j < n; j += W) {
+    if (j + W > n) j = n - W;  // overlapping last vector
+    V a[NR];
+    for (int i = 0; i < NR; ++i) a[i] = vinit;
+    for (int64_t t = 0; t < ntaps; ++t) {
+      const V wv = P::set1(wts[t]);
+      const T* s = src[t] + off + j;
+      for (int i = 0; i < NR; ++i) a[i] = P::fma(wv, P::load(s + i * srs), a[i]);
+    }
+    for (int i = 0; i < NR; ++i) P::store(y + i * yrs + j, a[i]);
+  }
+}
+
+template <typename P>
+void rows(const typename P::T* const* src, const typename P::T* wts, int64_t ntaps,
+          typename P::T init, typename P::T* y, int64_t n, int64_t nr, int64_t srs, int64_t yrs) {
+  using T = typename P::T;
+  if (n < P::W) {
+    for (int64_t i = 0; i < nr; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T s = init;
+        for (int64_t t = 0; t < ntaps; ++t) s += wts[t] * src[t][i * srs + j];
+        y[i * yrs + j] = s;
+      }
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 4 <= nr; i += 4) rows_nr<P, 4>(src, i * srs, wts, ntaps, init, y + i * yrs, n, srs, yrs);
+  const int64_t rem = nr - i;
+  if (rem == 3) rows_nr<P, 3>(src, i * srs, wts, ntaps, init, y + i * yrs, n, srs, yrs);
+  if (rem == 2) rows_nr<P, 2>(src, i * srs, wts, ntaps, init, y + i * yrs, n, srs, yrs);
+  if (rem == 1) rows_nr<P, 1>(src, i * srs, wts, ntaps, init, y + i * yrs, n, srs, yrs);
+}
+
+// G taps at once: each dy vector is loaded once and multiplied into G register accumulators
+// (G independent FMA chains). Lane l of tap t sums, in order over rows i and vector blocks,
+// the products at columns j < nv with j mod W == l; the scalar tail j >= nv goes to lane j - nv.
+template <typename P, int G>
+void dot_g(const typename P::T* dy, int64_t dy_rs, const typename P::T* const* src,
+           int64_t src_rs, int64_t nr, int64_t n, typename P::T* acc) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const int64_t nv = n / W * W;
+  V a[G];
+  for (int g = 0; g < G; ++g) a[g] = P::zero();
+  for (int64_t i = 0; i < nr; ++i) {
+    const T* d = dy + i * dy_rs;
+    const int64_t so = i * src_rs;
+    for (int64_t j = 0; j < nv; j += W) {
+      const V dv = P::load(d + j);
+      for (int g = 0; g < G; ++g) a[g] = P::fma(dv, P::load(src[g] + so + j), a[g]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    T* at = acc + g * kDwLanes;
+    P::store(at, P::add(P::load(at), a[g]));
+  }
+  if (nv < n)
+    for (int64_t i = 0; i < nr; ++i)
+      for (int64_t j = nv; j < n; ++j) {
+        const T d = dy[i * dy_rs + j];
+        for (int g = 0; g < G; ++g) acc[g * kDwLanes + (j - nv)] += d * src[g][i * src_rs + j];
+      }
+}
+
+template <typename P>
+void dot(const typename P::T* dy, int64_t dy_rs, const typename P::T* const* src, int64_t ntaps,
+         int64_t src_rs, int64_t nr, int64_t n, typename P::T* acc) {
+  static_assert(P::W <= kDwLanes, "vector wider than kDwLanes");
+  for (int64_t t = 0; t < ntaps; t += 9) {
+    const int64_t g = ntaps - t < 9 ? ntaps - t : 9;
+    const auto* s = src + t;
+    auto* at = acc + t * kDwLanes;
+    switch (g) {
+      case 9: dot_g<P, 9>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 8: dot_g<P, 8>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 7: dot_g<P, 7>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 6: dot_g<P, 6>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 5: dot_g<P, 5>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 4: dot_g<P, 4>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 3: dot_g<P, 3>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      case 2: dot_g<P, 2>(dy, dy_rs, s, src_rs, nr, n, at); break;
+      default: dot_g<P, 1>(dy, dy_rs, s, src_rs, nr, n, at); break;
+    }
+  }
+}
+
+// NHWC: PB pixels j0 + i*jstep that share pixel j0's taps, their sources xstep apart; each
+// weight vector is loaded once for the PB pixels (PB independent FMA chains). Channels in
+// vectors, the last partial vector recomputed over [C - W, C) (pure outputs); C < W: scalar.
+template <typename P, int PB>
+void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const int64_t C = a.C, cnt = a.cnt[j0];
+  const int64_t* xo = a.col_xoff + j0 * a.kmax;
+  const int64_t* wo = a.col_woff + j0 * a.kmax;
+  T* y0 = a.y + j0 * a.y_ps;
+  const int64_t ystep = a.jstep * a.y_ps;
+  if (C < W) {
+    for (int i = 0; i < PB; ++i)
+      for (int64_t c = 0; c < C; ++c) {
+        T s = a.bias ? a.bias[c] : T(0);
+        for (int64_t r = 0; r < a.nrows; ++r)
+          for (int64_t k = 0; k < cnt; ++k)
+            s += a.w[a.row_woff[r] + wo[k] + c] * a.rows[r][xo[k] + i * xstep + c];
+        y0[i * ystep + c] = s;
+      }
+    return;
+  }
+  for (int64_t c = 0; c < C; c += W) {
+    if (c + W > C) c = C - W;  // overlapping last vector
+    V acc[PB];
+    const V b = a.bias ? P::load(a.bias + c) : P::zero();
+    for (int i = 0; i < PB; ++i) acc[i] = b;
+    for (int64_t r = 0; r < a.nrows; ++r) {
+      const T* xr = a.rows[r] + c;
+      const T* wr = a.w + a.row_woff[r] + c;
+      for (int64_t k = 0; k < cnt; ++k) {
+        const V wv = P::load(wr + wo[k]);
+        const T* xp = xr + xo[k];
+        for (int i = 0; i < PB; ++i) acc[i] = P::fma(wv, P::load(xp + i * xstep), acc[i]);
+      }
+    }
+    for (int i = 0; i < PB; ++i) P::store(y0 + i * ystep + c, acc[i]);
+  }
+}
+
+// Whether pixels j0 + i*jstep (i < pb) share j0's taps with sources evenly spaced; sets xstep.
+template <typename T>
+bool uniform(const DwNhwcRow<T>& a, int64_t j0, int64_t pb, int64_t* xstep) {
+  const int64_t js = a.jstep, K = a.kmax;
+  if (j0 + (pb - 1) * js >= a.ncols) return false;
+  const int64_t cnt = a.cnt[j0];
+  const int64_t* x0 = a.col_xoff + j0 * K;
+  const int64_t* w0 = a.col_woff + j0 * K;
+  *xstep = cnt > 0 ? a.col_xoff[(j0 + js) * K] - x0[0] : 0;
+  for (int64_t i = 1; i < pb; ++i) {
+    const int64_t j = j0 + i * js;
+    if (a.cnt[j] != cnt) return false;
+    for (int64_t k = 0; k < cnt; ++k)
+      if (a.col_woff[j * K + k] != w0[k] || a.col_xoff[j * K + k] != x0[k] + i * *xstep) return false;
+  }
+  return true;
+}
+
+template <typename P>
+void nhwc_row(const DwNhwcRow<typename P::T>& a) {
+  const int64_t js = a.jstep;
+  for (int64_t f = 0; f < js; ++f) {
+    int64_t j = f;
+    while (j < a.ncols) {
+      int64_t xs = 0;
+      if (uniform(a, j, 8, &xs)) {
+        nhwc_block<P, 8>(a, j, xs);
+        j += 8 * js;
+      } else if (uniform(a, j, 4, &xs)) {
+        nhwc_block<P, 4>(a, j, xs);
+        j += 4 * js;
+      } else {
+        nhwc_block<P, 1>(a, j, 0);
+        j += js;
+      }
+    }
+  }
+}
+
+// acc[c] += sum_i dy[i*dy_ps + c] * x[i*x_step + c], i increasing.
+template <typename P>
+void nhwc_dot(const typename P::T* dy, int64_t dy_ps, const typename P::T* x, int64_t x_step,
+              int64_t count, int64_t C, typename P::T* acc) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  int64_t c = 0;
+  for (; c + 4 * W <= C; c += 4 * W) {
+    V a0 = P::load(acc + c), a1 = P::load(acc + c + W);
+    V a2 = P::load(acc + c + 2 * W), a3 = P::load(acc + c + 3 * W);
+    const T* d = dy + c;
+    const T* s = x + c;
+    for (int64_t i = 0; i < count; ++i, d += dy_ps, s += x_step) {
+      a0 = P::fma(P::load(d), P::load(s), a0);
+      a1 = P::fma(P::load(d + W), P::load(s + W), a1);
+      a2 = P::fma(P::load(d + 2 * W), P::load(s + 2 * W), a2);
+      a3 = P::fma(P::load(d + 3 * W), P::load(s + 3 * W), a3);
+    }
+    P::store(acc + c, a0);
+    P::store(acc + c + W, a1);
+    P::store(acc + c + 2 * W, a2);
+    P::store(acc + c + 3 * W, a3);
+  }
+  for (; c + W <= C; c += W) {
+    V a0 = P::load(acc + c);
+    const T* d = dy + c;
+    const T* s = x + c;
+    for (int64_t i = 0; i < count; ++i, d += dy_ps, s += x_step) a0 = P::fma(P::load(d), P::load(s), a0);
+    P::store(acc + c, a0);
+  }
+  for (; c < C; ++c) {
+    T s = acc[c];
+    for (int64_t i = 0; i < count; ++i) s += dy[i * dy_ps + c] * x[i * x_step + c];
+    acc[c] = s;
+  }
+}
+
+template <typename P>
+DwKernels<typename P::T> table() {
+  DwKernels<typename P::T> k;
+  k.rows = &rows<P>;
+  k.dot = &dot<P>;
+  k.nhwc_row = &nhwc_row<P>;
+  k.nhwc_dot = &nhwc_dot<P>;
+  return k;
+}
+
+}  // namespace dwimpl
+}  // namespace fastconv
