@@ -61,6 +61,22 @@ struct Plane {
   }
   int64_t row_stride() const { return ph * pw; }
   int64_t col_off(int64_t col) const { return (col % ph) * pw + col / ph; }
+  // Column phases of one source row (uw == 1: only the forward plane is split): phase f,
+  // index i holds column i*ph + f, i.e. source column i*ph + f - c0. PH: ph if constant, else 0.
+  template <typename T, int PH>
+  void split_row(const T* srow, T* base, int64_t step) const {
+    if (PH) step = PH;
+    for (int64_t f = 0; f < step; ++f) {
+      T* dst = base + f * pw;
+      const int64_t n = std::min(pw, div_up(cols - f, step));  // columns of this phase
+      const int64_t i0 = std::min(n, std::max<int64_t>(0, ceil_div(c0 - f, step)));
+      const int64_t i1 = std::max(i0, std::min(n, floor_div(c0 + src_w - 1 - f, step) + 1));
+      const int64_t o = f - c0;
+      for (int64_t i = 0; i < i0; ++i) dst[i] = T(0);
+      for (int64_t i = i0; i < i1; ++i) dst[i] = srow[i * step + o];
+      for (int64_t i = i1; i < pw; ++i) dst[i] = T(0);
+    }
+  }
   template <typename T>
   void build(const T* src, T* s) const {
     for (int64_t r = 0; r < rows; ++r) {
@@ -79,15 +95,20 @@ struct Plane {
         std::memset(base + hi, 0, sizeof(T) * (pw - hi));
         continue;
       }
-      for (int64_t f = 0; f < ph; ++f) {
-        T* dst = base + f * pw;
-        for (int64_t i = 0; i < pw; ++i) {
-          const int64_t q = i * ph + f - c0;
-          T v = T(0);
-          if (i * ph + f < cols && q >= 0 && q % uw == 0 && q / uw < src_w) v = srow[q / uw];
-          dst[i] = v;
-        }
+      if (ph == 1) {  // upsampled source (uw > 1): zeros, then every uw-th column
+        std::memset(base, 0, sizeof(T) * pw);
+        const int64_t j0 = std::max<int64_t>(0, ceil_div(-c0, uw));
+        const int64_t j1 = std::min(src_w, floor_div(cols - 1 - c0, uw) + 1);
+        for (int64_t j = j0; j < j1; ++j) base[c0 + j * uw] = srow[j];
+        continue;
       }
+      // column phases (uw == 1 here: only the forward plane is split): phase f, index i holds
+      // column i*ph + f, i.e. source column i*ph + f - c0
+      if (ph == 2)  // constant step: the compiler vectorises the deinterleave
+        split_row<T, 2>(srow, base, 2);
+      else
+        split_row<T, 0>(srow, base, ph);
+      continue;
     }
   }
 };

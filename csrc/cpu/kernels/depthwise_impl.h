@@ -6,6 +6,7 @@
 // Sums run in a fixed order that depends only on the arguments, never on threads.
 #pragma once
 #include <cstdint>
+#include <cstring>
 
 #include "cpu/kernels/kernels.h"
 
@@ -129,31 +130,31 @@ void dot(const typename P::T* dy, int64_t dy_rs, const typename P::T* const* src
 }
 
 // NHWC: PB pixels j0 + i*jstep that share pixel j0's taps, their sources xstep apart; each
-// weight vector is loaded once for the PB pixels (PB independent FMA chains). Channels in
-// vectors, the last partial vector recomputed over [C - W, C) (pure outputs); C < W: scalar.
+// weight vector is loaded once for the PB pixels (PB independent FMA chains). Channels
+// [cs, ce) in vectors, the last partial vector recomputed over [ce - W, ce) (pure outputs);
+// fewer than W channels: scalar. Output (pixel i, channel c) goes to yb[i*ystep + c - cs].
 template <typename P, int PB>
-void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep) {
+void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep, int64_t cs,
+                int64_t ce, typename P::T* yb, int64_t ystep) {
   using T = typename P::T;
   using V = typename P::V;
   constexpr int64_t W = P::W;
-  const int64_t C = a.C, cnt = a.cnt[j0];
+  const int64_t cnt = a.cnt[j0];
   const int64_t* xo = a.col_xoff + j0 * a.kmax;
   const int64_t* wo = a.col_woff + j0 * a.kmax;
-  T* y0 = a.y + j0 * a.y_ps;
-  const int64_t ystep = a.jstep * a.y_ps;
-  if (C < W) {
+  if (ce - cs < W) {
     for (int i = 0; i < PB; ++i)
-      for (int64_t c = 0; c < C; ++c) {
+      for (int64_t c = cs; c < ce; ++c) {
         T s = a.bias ? a.bias[c] : T(0);
         for (int64_t r = 0; r < a.nrows; ++r)
           for (int64_t k = 0; k < cnt; ++k)
             s += a.w[a.row_woff[r] + wo[k] + c] * a.rows[r][xo[k] + i * xstep + c];
-        y0[i * ystep + c] = s;
+        yb[i * ystep + (c - cs)] = s;
       }
     return;
   }
-  for (int64_t c = 0; c < C; c += W) {
-    if (c + W > C) c = C - W;  // overlapping last vector
+  for (int64_t c = cs; c < ce; c += W) {
+    if (c + W > ce) c = ce - W;  // overlapping last vector
     V acc[PB];
     const V b = a.bias ? P::load(a.bias + c) : P::zero();
     for (int i = 0; i < PB; ++i) acc[i] = b;
@@ -166,7 +167,7 @@ void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep) {
         for (int i = 0; i < PB; ++i) acc[i] = P::fma(wv, P::load(xp + i * xstep), acc[i]);
       }
     }
-    for (int i = 0; i < PB; ++i) P::store(y0 + i * ystep + c, acc[i]);
+    for (int i = 0; i < PB; ++i) P::store(yb + i * ystep + (c - cs), acc[i]);
   }
 }
 
@@ -188,22 +189,105 @@ bool uniform(const DwNhwcRow<T>& a, int64_t j0, int64_t pb, int64_t* xstep) {
   return true;
 }
 
+// Sliding-window form of nhwc_block: the K taps of every row read sources exactly xstep
+// apart (stride 1 and dilation 1 in pixels: tap t of pixel i reads pixel i + t), so each source
+// vector is loaded once and used by up to K pixels, with the K weight vectors in registers.
+// `rev`: the taps are listed with decreasing source offsets (input gradient).
+template <typename P, int PB, int K>
+void nhwc_slide(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep, bool rev,
+                int64_t cs, int64_t ce, typename P::T* yb, int64_t ystep) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const int64_t* xo = a.col_xoff + j0 * a.kmax;
+  const int64_t* wo = a.col_woff + j0 * a.kmax;
+  int64_t wof[K];
+  for (int t = 0; t < K; ++t) wof[t] = wo[rev ? K - 1 - t : t];
+  const int64_t xfirst = xo[rev ? K - 1 : 0];
+  for (int64_t c = cs; c < ce; c += W) {
+    if (c + W > ce) c = ce - W;  // overlapping last vector (ce - cs >= W here)
+    V acc[PB];
+    const V b = a.bias ? P::load(a.bias + c) : P::zero();
+    for (int i = 0; i < PB; ++i) acc[i] = b;
+    for (int64_t r = 0; r < a.nrows; ++r) {
+      const T* xb = a.rows[r] + xfirst + c;
+      const T* wr = a.w + a.row_woff[r] + c;
+      V wv[K];
+      for (int t = 0; t < K; ++t) wv[t] = P::load(wr + wof[t]);
+      for (int q = 0; q < PB + K - 1; ++q) {
+        const V xv = P::load(xb + q * xstep);
+        for (int t = 0; t < K; ++t) {
+          const int i = q - t;
+          if (i >= 0 && i < PB) acc[i] = P::fma(wv[t], xv, acc[i]);
+        }
+      }
+    }
+    for (int i = 0; i < PB; ++i) P::store(yb + i * ystep + (c - cs), acc[i]);
+  }
+}
+
+// Whether the cnt taps of pixel j0 read sources xstep apart, in increasing (*rev = false) or
+// decreasing (*rev = true) order.
+template <typename T>
+bool sliding(const DwNhwcRow<T>& a, int64_t j0, int64_t xstep, bool* rev) {
+  const int64_t cnt = a.cnt[j0];
+  const int64_t* xo = a.col_xoff + j0 * a.kmax;
+  if (cnt < 2 || xstep == 0) return false;
+  const int64_t d = xo[1] - xo[0];
+  if (d != xstep && d != -xstep) return false;
+  for (int64_t k = 2; k < cnt; ++k)
+    if (xo[k] - xo[k - 1] != d) return false;
+  *rev = d < 0;
+  return true;
+}
+
+template <typename P>
+bool try_slide(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xs, int64_t cs,
+               int64_t ce, typename P::T* yb, int64_t ystep) {
+  bool rev = false;
+  if (ce - cs < P::W || !sliding(a, j0, xs, &rev)) return false;
+  switch (a.cnt[j0]) {
+    case 2: nhwc_slide<P, 8, 2>(a, j0, xs, rev, cs, ce, yb, ystep); return true;
+    case 3: nhwc_slide<P, 8, 3>(a, j0, xs, rev, cs, ce, yb, ystep); return true;
+    case 4: nhwc_slide<P, 8, 4>(a, j0, xs, rev, cs, ce, yb, ystep); return true;
+    case 5: nhwc_slide<P, 8, 5>(a, j0, xs, rev, cs, ce, yb, ystep); return true;
+    default: return false;
+  }
+}
+
+// Blocks of 8 pixels are computed into a small stack buffer and copied out pixel by pixel:
+// whole cache lines are written in sequence instead of 8 interleaved half-line streams (which
+// stalled on write-allocate misses once the output no longer fits in cache). Channels are taken
+// in chunks that fit the buffer; every chunk has at least W channels (the last one may overlap
+// its predecessor: pure outputs).
 template <typename P>
 void nhwc_row(const DwNhwcRow<typename P::T>& a) {
-  const int64_t js = a.jstep;
-  for (int64_t f = 0; f < js; ++f) {
-    int64_t j = f;
-    while (j < a.ncols) {
-      int64_t xs = 0;
-      if (uniform(a, j, 8, &xs)) {
-        nhwc_block<P, 8>(a, j, xs);
-        j += 8 * js;
-      } else if (uniform(a, j, 4, &xs)) {
-        nhwc_block<P, 4>(a, j, xs);
-        j += 4 * js;
-      } else {
-        nhwc_block<P, 1>(a, j, 0);
-        j += js;
+  using T = typename P::T;
+  constexpr int64_t kBuf = 8192 / sizeof(T);
+  alignas(64) T buf[kBuf];
+  const int64_t js = a.jstep, C = a.C;
+  const int64_t cw = C < kBuf / 8 ? C : kBuf / 8;
+  for (int64_t cb = 0; cb < C; cb += cw) {
+    const int64_t ce = cb + cw < C ? cb + cw : C;
+    const int64_t cs = (ce - cb < P::W && C >= P::W) ? ce - P::W : cb;
+    const int64_t n = ce - cs;
+    const int64_t ystep = js * a.y_ps;
+    for (int64_t f = 0; f < js; ++f) {
+      int64_t j = f;
+      while (j < a.ncols) {
+        int64_t xs = 0;
+        T* yj = a.y + j * a.y_ps + cs;
+        if (uniform(a, j, 8, &xs)) {
+          if (!try_slide<P>(a, j, xs, cs, ce, buf, n)) nhwc_block<P, 8>(a, j, xs, cs, ce, buf, n);
+          for (int i = 0; i < 8; ++i) std::memcpy(yj + i * ystep, buf + i * n, sizeof(T) * n);
+          j += 8 * js;
+        } else if (uniform(a, j, 4, &xs)) {
+          nhwc_block<P, 4>(a, j, xs, cs, ce, yj, ystep);
+          j += 4 * js;
+        } else {
+          nhwc_block<P, 1>(a, j, 0, cs, ce, yj, ystep);
+          j += js;
+        }
       }
     }
   }
