@@ -44,6 +44,27 @@ inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Per-thread scratch regions start on separate cache lines (no false sharing).
 inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
 
+// Spreads software prefetches of the next task's source plane over the chunks of the current
+// one: the plane copy then finds it in cache instead of waiting on memory row by row.
+class Prefetcher {
+ public:
+  Prefetcher(const void* p, int64_t bytes, int64_t chunks)
+      : p_(static_cast<const char*>(p)), end_(p_ ? p_ + bytes : nullptr),
+        step_(chunks > 0 ? (bytes / chunks + 63) / 64 * 64 : bytes) {}
+  void next() {
+    if (p_ >= end_) return;
+    const char* e = end_ - p_ > step_ ? p_ + step_ : end_;
+    for (; p_ < e; p_ += 64) __builtin_prefetch(p_, 0, 3);
+  }
+
+ private:
+  const char* p_;
+  const char* end_;
+  int64_t step_;
+};
+
+constexpr int64_t kRowChunk = 8;  // output rows per kernel call (between prefetch steps)
+
 // Padded scratch plane of `rows` x `cols` elements stored as `ph` column phases:
 // element (r, col) lives at [(r*ph + col % ph)*pw + col / ph]. It holds
 // src[(r - r0)/uh][(col - c0)/uw] where both divisions are exact and inside the source, else 0.
@@ -165,12 +186,17 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     T* s = planes.data() + tid * psz;
     const T** src = taps.data() + tid * tsz;
     g.build(x + t * HW, s);
+    const int64_t nchunks = div_up(Ho, kRowChunk);
+    Prefetcher pf(t + 1 < ntasks ? x + (t + 1) * HW : nullptr, sizeof(T) * HW, M * nchunks);
     for (int64_t m = 0; m < M; ++m) {
       const int64_t o = c * M + m;
       const T b = bias ? bias[o] : T(0);
       T* yp = y + (n * O + o) * Ho * Wo;
-      for (int64_t q = 0; q < KK; ++q) src[q] = s + toff.data()[q];
-      k.rows(src, w + o * KK, KK, b, yp, Wo, Ho, ostep, Wo);
+      for (int64_t oh = 0; oh < Ho; oh += kRowChunk) {
+        for (int64_t q = 0; q < KK; ++q) src[q] = s + oh * ostep + toff.data()[q];
+        k.rows(src, w + o * KK, KK, b, yp + oh * Wo, Wo, std::min(kRowChunk, Ho - oh), ostep, Wo);
+        pf.next();
+      }
     }
   });
 }
@@ -211,6 +237,9 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const T** src = taps.data() + tid * tsz;
     T* wsel = wts.data() + tid * tsz;
     for (int64_t m = 0; m < M; ++m) g.build(dy + (n * O + c * M + m) * HoWo, s + m * psz);
+    // the next task's dy planes follow this task's in memory
+    Prefetcher pf(t + 1 < ntasks ? dy + (n * O + (c + 1) * M) * HoWo : nullptr,
+                  sizeof(T) * M * HoWo, div_up(H, kRowChunk));
     for (int64_t f = 0; f < std::min(sh, H); ++f) {
       int64_t nt = 0;
       for (int64_t m = 0; m < M; ++m) {
@@ -226,7 +255,14 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
           }
         }
       }
-      k.rows(src, wsel, nt, T(0), dx + (t * H + f) * W, W, div_up(H - f, sh), sh * rs, sh * W);
+      const int64_t nrows = div_up(H - f, sh);
+      for (int64_t i = 0; i < nrows; i += kRowChunk) {
+        if (i > 0)
+          for (int64_t q = 0; q < nt; ++q) src[q] += kRowChunk * sh * rs;
+        k.rows(src, wsel, nt, T(0), dx + (t * H + f + i * sh) * W, W,
+               std::min(kRowChunk, nrows - i), sh * rs, sh * W);
+        pf.next();
+      }
     }
   });
 }
@@ -255,10 +291,16 @@ void weight_grad_nchw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::fill(acc, acc + asz, T(0));
     for (int64_t n = 0; n < N; ++n) {
       g.build(x + (n * C + c) * HW, s);
-      for (int64_t q = 0; q < KK; ++q) src[q] = s + toff.data()[q];
+      const int64_t nchunks = div_up(Ho, kRowChunk);
+      Prefetcher pf(n + 1 < N ? x + ((n + 1) * C + c) * HW : nullptr, sizeof(T) * HW,
+                    M * nchunks);
       for (int64_t m = 0; m < M; ++m)
-        k.dot(dy + (n * O + c * M + m) * Ho * Wo, Wo, src, KK, ostep, Ho, Wo,
-              acc + m * KK * kDwLanes);
+        for (int64_t oh = 0; oh < Ho; oh += kRowChunk) {
+          for (int64_t q = 0; q < KK; ++q) src[q] = s + oh * ostep + toff.data()[q];
+          k.dot(dy + ((n * O + c * M + m) * Ho + oh) * Wo, Wo, src, KK, ostep,
+                std::min(kRowChunk, Ho - oh), Wo, acc + m * KK * kDwLanes);
+          pf.next();
+        }
     }
     for (int64_t m = 0; m < M; ++m)
       for (int64_t q = 0; q < KK; ++q) {
@@ -320,8 +362,14 @@ void forward_nhwc(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       rw[nr] = kh * KW * O;
       ++nr;
     }
+    // the input row the next output row reads first (M == 1: read in place)
+    const int64_t ih_next = (oh + 1) * p.stride_h - p.pad_top + (KH - 1) * p.dil_h;
+    const bool pf = M == 1 && oh + 1 < Ho && ih_next >= 0 && ih_next < H;
     const DwNhwcRow<T> a{nr, r, rw, Wo, cp.cnt.data(), cp.xoff.data(), cp.woff.data(), KW,
-                         1, w, bias, y + t * Wo * O, O, O};
+                         1, w, bias, y + t * Wo * O, O, O,
+                         pf ? x + (n * H + ih_next) * W * C : nullptr,
+                         pf ? static_cast<int64_t>(sizeof(T)) * std::min(W, Wo) * C : 0,
+                         pf ? y + (t + 1) * Wo * O : nullptr};
     k.nhwc_row(a);
   });
 }
@@ -370,8 +418,14 @@ void input_grad_nhwc(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     }
     T* out = dx + t * W * C;
     T* row = M == 1 ? out : tmp.data() + tid * tsz;
+    // the dy row the next input row reads first
+    const int64_t q_next = ih + 1 + p.pad_top;
+    const bool pf = ih + 1 < H && q_next % p.stride_h == 0 && q_next / p.stride_h < Ho;
     const DwNhwcRow<T> a{nr, r, rw, W, cp.cnt.data(), cp.xoff.data(), cp.woff.data(), KW,
-                         p.stride_w, w, nullptr, row, O, O};
+                         p.stride_w, w, nullptr, row, O, O,
+                         pf ? dy + (n * Ho + q_next / p.stride_h) * Wo * O : nullptr,
+                         pf ? static_cast<int64_t>(sizeof(T)) * std::min(W, Wo) * O : 0,
+                         pf && M == 1 ? dx + (t + 1) * W * C : nullptr};
     k.nhwc_row(a);
     if (M > 1)
       for (int64_t e = 0; e < W * C; ++e) {

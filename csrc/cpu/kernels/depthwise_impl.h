@@ -267,6 +267,11 @@ void nhwc_row(const DwNhwcRow<typename P::T>& a) {
   alignas(64) T buf[kBuf];
   const int64_t js = a.jstep, C = a.C;
   const int64_t cw = C < kBuf / 8 ? C : kBuf / 8;
+  // prefetch cursor: a share of the next source row per block of 8 pixels
+  const char* pf = static_cast<const char*>(a.prefetch);
+  const char* pfo = static_cast<const char*>(a.prefetch_out);
+  const char* pf_end = pf ? pf + a.prefetch_bytes : nullptr;
+  const int64_t pf_step = pf ? ((a.prefetch_bytes / ((a.ncols + 7) / 8 + 1)) | 63) + 1 : 0;
   for (int64_t cb = 0; cb < C; cb += cw) {
     const int64_t ce = cb + cw < C ? cb + cw : C;
     const int64_t cs = (ce - cb < P::W && C >= P::W) ? ce - P::W : cb;
@@ -277,6 +282,16 @@ void nhwc_row(const DwNhwcRow<typename P::T>& a) {
       while (j < a.ncols) {
         int64_t xs = 0;
         T* yj = a.y + j * a.y_ps + cs;
+        if (pf < pf_end) {
+          const char* e = pf + pf_step < pf_end ? pf + pf_step : pf_end;
+          for (; pf < e; pf += 64) {
+            __builtin_prefetch(pf, 0, 2);
+            if (pfo) {
+              __builtin_prefetch(pfo, 1, 2);
+              pfo += 64;
+            }
+          }
+        }
         if (uniform(a, j, 8, &xs)) {
           if (!try_slide<P>(a, j, xs, cs, ce, buf, n)) nhwc_block<P, 8>(a, j, xs, cs, ce, buf, n);
           for (int i = 0; i < 8; ++i) std::memcpy(yj + i * ystep, buf + i * n, sizeof(T) * n);

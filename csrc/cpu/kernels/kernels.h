@@ -95,6 +95,9 @@ struct DwNhwcRow {
   T* y;
   int64_t y_ps;              // element stride between output pixels
   int64_t C;                 // channels (vector dimension)
+  const void* prefetch;      // optional: bytes to prefetch while the row computes (next row's
+  int64_t prefetch_bytes;    // new source row), spread over the row's pixel blocks
+  void* prefetch_out;        // optional: the same number of bytes to prefetch for writing
 };
 
 template <typename T>
