@@ -63,7 +63,7 @@ class Prefetcher {
   int64_t step_;
 };
 
-constexpr int64_t kRowChunk = 8;  // output rows per kernel call (between prefetch steps)
+constexpr int64_t kRowChunk = 12;  // output rows per kernel call (between prefetch steps)
 
 // Padded scratch plane of `rows` x `cols` elements stored as `ph` column phases:
 // element (r, col) lives at [(r*ph + col % ph)*pw + col / ph]. It holds
@@ -181,6 +181,9 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     for (int64_t kw = 0; kw < KW; ++kw)
       toff.data()[kh * KW + kw] = kh * p.dil_h * g.row_stride() + g.col_off(kw * p.dil_w);
   const int64_t ostep = p.stride_h * g.row_stride();  // between consecutive output rows
+  // 3x3, stride 1, dilation 1: the register-blocked kernel
+  const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+                  p.dil_w == 1;
   parallel_for(ntasks, nth, [&](int64_t t, int tid) {
     const int64_t n = t / C, c = t % C;
     T* s = planes.data() + tid * psz;
@@ -193,8 +196,13 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       const T b = bias ? bias[o] : T(0);
       T* yp = y + (n * O + o) * Ho * Wo;
       for (int64_t oh = 0; oh < Ho; oh += kRowChunk) {
-        for (int64_t q = 0; q < KK; ++q) src[q] = s + oh * ostep + toff.data()[q];
-        k.rows(src, w + o * KK, KK, b, yp + oh * Wo, Wo, std::min(kRowChunk, Ho - oh), ostep, Wo);
+        const int64_t nr = std::min(kRowChunk, Ho - oh);
+        if (k3) {
+          k.rows3x3(s + oh * ostep, ostep, w + o * KK, b, yp + oh * Wo, Wo, nr, Wo);
+        } else {
+          for (int64_t q = 0; q < KK; ++q) src[q] = s + oh * ostep + toff.data()[q];
+          k.rows(src, w + o * KK, KK, b, yp + oh * Wo, Wo, nr, ostep, Wo);
+        }
         pf.next();
       }
     }
@@ -231,6 +239,10 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     live.data()[r] = q - floor_div(q, g.uh) * g.uh == 0;
   }
   const int64_t sh = p.stride_h, rs = g.row_stride();
+  // 3x3, stride 1, dilation 1, one output per channel: the register-blocked kernel (every
+  // scratch row is live at stride 1)
+  const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+                  p.dil_w == 1 && M == 1;
   parallel_for(ntasks, nth, [&](int64_t t, int tid) {
     const int64_t n = t / C, c = t % C;
     T* s = planes.data() + tid * msz;
@@ -240,6 +252,15 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     // the next task's dy planes follow this task's in memory
     Prefetcher pf(t + 1 < ntasks ? dy + (n * O + (c + 1) * M) * HoWo : nullptr,
                   sizeof(T) * M * HoWo, div_up(H, kRowChunk));
+    if (k3) {
+      T wf[9];
+      for (int64_t q = 0; q < 9; ++q) wf[q] = w[c * 9 + 8 - q];  // flipped kernel
+      for (int64_t i = 0; i < H; i += kRowChunk) {
+        k.rows3x3(s + i * rs, rs, wf, T(0), dx + (t * H + i) * W, W, std::min(kRowChunk, H - i), W);
+        pf.next();
+      }
+      return;
+    }
     for (int64_t f = 0; f < std::min(sh, H); ++f) {
       int64_t nt = 0;
       for (int64_t m = 0; m < M; ++m) {

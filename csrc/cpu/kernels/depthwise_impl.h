@@ -75,6 +75,68 @@ void rows(const typename P::T* const* src, const typename P::T* wts, int64_t nta
   if (rem == 1) rows_nr<P, 1>(src, i * srs, wts, ntaps, init, y + i * yrs, n, srs, yrs);
 }
 
+// 3x3, stride 1, dilation 1: NR output rows x one vector per step, the nine weights in
+// registers; each of the NR + 2 source rows is loaded once per column offset and feeds the (up
+// to) three output rows that read it. Output row i sums rows q = i..i+2 in order, b in order.
+template <typename P, int NR>
+void rows3x3_nr(const typename P::T* s, int64_t rs, const typename P::T* w9,
+                typename P::T init, typename P::T* y, int64_t n, int64_t yrs) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  V wv[9];
+  for (int t = 0; t < 9; ++t) wv[t] = P::set1(w9[t]);
+  const V vinit = P::set1(init);
+  for (int64_t j = 0; j < n; j += W) {
+    if (j + W > n) j = n - W;  // overlapping last vector (pure outputs)
+    V acc[NR];
+#pragma GCC unroll 8
+    for (int i = 0; i < NR; ++i) acc[i] = vinit;
+    const T* sj = s + j;
+    // (fully unrolled so that acc[] and the weights stay in registers)
+#pragma GCC unroll 16
+    for (int q = 0; q < NR + 2; ++q) {
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b) {
+        const V xv = P::load(sj + q * rs + b);
+#pragma GCC unroll 3
+        for (int a = 0; a < 3; ++a) {
+          const int i = q - a;
+          if (i >= 0 && i < NR) acc[i] = P::fma(wv[a * 3 + b], xv, acc[i]);
+        }
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < NR; ++i) P::store(y + i * yrs + j, acc[i]);
+  }
+}
+
+template <typename P>
+void rows3x3(const typename P::T* s, int64_t rs, const typename P::T* w9, typename P::T init,
+             typename P::T* y, int64_t n, int64_t nr, int64_t yrs) {
+  using T = typename P::T;
+  if (n < P::W) {
+    for (int64_t i = 0; i < nr; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T acc = init;
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) acc += w9[a * 3 + b] * s[(i + a) * rs + j + b];
+        y[i * yrs + j] = acc;
+      }
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 6 <= nr; i += 6) rows3x3_nr<P, 6>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs);
+  switch (nr - i) {
+    case 5: rows3x3_nr<P, 5>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
+    case 4: rows3x3_nr<P, 4>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
+    case 3: rows3x3_nr<P, 3>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
+    case 2: rows3x3_nr<P, 2>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
+    case 1: rows3x3_nr<P, 1>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
+    default: break;
+  }
+}
+
 // G taps at once: each dy vector is loaded once and multiplied into G register accumulators
 // (G independent FMA chains). Lane l of tap t sums, in order over rows i and vector blocks,
 // the products at columns j < nv with j mod W == l; the scalar tail j >= nv goes to lane j - nv.
@@ -213,9 +275,12 @@ void nhwc_slide(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep, bo
       const T* xb = a.rows[r] + xfirst + c;
       const T* wr = a.w + a.row_woff[r] + c;
       V wv[K];
+#pragma GCC unroll 8
       for (int t = 0; t < K; ++t) wv[t] = P::load(wr + wof[t]);
+#pragma GCC unroll 16
       for (int q = 0; q < PB + K - 1; ++q) {
         const V xv = P::load(xb + q * xstep);
+#pragma GCC unroll 8
         for (int t = 0; t < K; ++t) {
           const int i = q - t;
           if (i >= 0 && i < PB) acc[i] = P::fma(wv[t], xv, acc[i]);
@@ -350,6 +415,7 @@ template <typename P>
 DwKernels<typename P::T> table() {
   DwKernels<typename P::T> k;
   k.rows = &rows<P>;
+  k.rows3x3 = &rows3x3<P>;
   k.dot = &dot<P>;
   k.nhwc_row = &nhwc_row<P>;
   k.nhwc_dot = &nhwc_dot<P>;

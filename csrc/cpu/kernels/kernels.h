@@ -61,6 +61,12 @@ inline void store_tile(const T* acc, int64_t nr_full, T* c, int64_t rs_c, int64_
 //   y[i*y_rs + j] = init + sum_{t < ntaps} wts[t] * src[t][i*src_rs + j]
 //   for i in [0, nr), j in [0, n), t summed in order. src[t] are arbitrary (unaligned) pointers.
 //
+// dw_rows3x3  (NCHW, 3x3 kernel, stride 1, dilation 1): the same as dw_rows with the nine taps
+//   src[a*3 + b] = s + a*rs + b and wts = w9, i.e.
+//   y[i*y_rs + j] = init + sum_{a, b < 3} w9[a*3 + b] * s[(i + a)*rs + j + b]
+//   with the weights held in registers and each source vector shared by 3 output rows.
+//   Results may differ from dw_rows in the last bit (another summation order).
+//
 // dw_dot   (NCHW, SIMD along the row)
 //   acc[t*kDwLanes + l] += sum over i < nr, j < n with lane(j) == l of
 //                          dy[i*dy_rs + j] * src[t][i*src_rs + j]
@@ -104,6 +110,8 @@ template <typename T>
 struct DwKernels {
   void (*rows)(const T* const* src, const T* wts, int64_t ntaps, T init, T* y, int64_t n,
                int64_t nr, int64_t src_rs, int64_t y_rs) = nullptr;
+  void (*rows3x3)(const T* s, int64_t rs, const T* w9, T init, T* y, int64_t n, int64_t nr,
+                  int64_t y_rs) = nullptr;
   void (*dot)(const T* dy, int64_t dy_rs, const T* const* src, int64_t ntaps, int64_t src_rs,
               int64_t nr, int64_t n, T* acc) = nullptr;
   void (*nhwc_row)(const DwNhwcRow<T>& a) = nullptr;
