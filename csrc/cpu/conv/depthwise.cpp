@@ -77,6 +77,7 @@ struct Plane {
   int64_t size() const { return padded(checked_mul(checked_mul(rows, ph), pw, "depthwise scratch")); }
   int64_t src_row(int64_t r) const {  // source row of scratch row r, or -1 (an all-zero row)
     const int64_t q = r - r0;
+    if (uh == 1) return q >= 0 && q < src_h ? q : -1;
     if (q < 0 || q % uh != 0 || q / uh >= src_h) return -1;
     return q / uh;
   }
@@ -383,14 +384,16 @@ void forward_nhwc(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       rw[nr] = kh * KW * O;
       ++nr;
     }
-    // the input row the next output row reads first (M == 1: read in place)
-    const int64_t ih_next = (oh + 1) * p.stride_h - p.pad_top + (KH - 1) * p.dil_h;
-    const bool pf = M == 1 && oh + 1 < Ho && ih_next >= 0 && ih_next < H;
+    // the input rows the next output row reads and this one does not (M == 1: read in place)
+    const int64_t last = oh * p.stride_h - p.pad_top + (KH - 1) * p.dil_h;
+    const int64_t nfirst = std::max(std::max(last + 1, (oh + 1) * p.stride_h - p.pad_top),
+                                    int64_t(0));
+    const int64_t nlast = std::min(last + p.stride_h, H - 1);
+    const bool pf = M == 1 && oh + 1 < Ho && nfirst <= nlast;
+    const int64_t pf_bytes = pf ? int64_t(sizeof(T)) * (nlast - nfirst + 1) * W * C : 0;
     const DwNhwcRow<T> a{nr, r, rw, Wo, cp.cnt.data(), cp.xoff.data(), cp.woff.data(), KW,
                          1, w, bias, y + t * Wo * O, O, O,
-                         pf ? x + (n * H + ih_next) * W * C : nullptr,
-                         pf ? static_cast<int64_t>(sizeof(T)) * std::min(W, Wo) * C : 0,
-                         pf ? y + (t + 1) * Wo * O : nullptr};
+                         pf ? x + (n * H + nfirst) * W * C : nullptr, pf_bytes, nullptr};
     k.nhwc_row(a);
   });
 }
