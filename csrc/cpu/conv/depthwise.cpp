@@ -384,12 +384,14 @@ void forward_nhwc(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       rw[nr] = kh * KW * O;
       ++nr;
     }
-    // the input rows the next output row reads and this one does not (M == 1: read in place)
+    // the input rows the next output row reads and this one does not (M == 1: read in place).
+    // Stride 1 only: at larger strides the rows are memory-bound anyway and the extra
+    // prefetches measured slower.
     const int64_t last = oh * p.stride_h - p.pad_top + (KH - 1) * p.dil_h;
     const int64_t nfirst = std::max(std::max(last + 1, (oh + 1) * p.stride_h - p.pad_top),
                                     int64_t(0));
     const int64_t nlast = std::min(last + p.stride_h, H - 1);
-    const bool pf = M == 1 && oh + 1 < Ho && nfirst <= nlast;
+    const bool pf = p.stride_h == 1 && M == 1 && oh + 1 < Ho && nfirst <= nlast;
     const int64_t pf_bytes = pf ? int64_t(sizeof(T)) * (nlast - nfirst + 1) * W * C : 0;
     const DwNhwcRow<T> a{nr, r, rw, Wo, cp.cnt.data(), cp.xoff.data(), cp.woff.data(), KW,
                          1, w, bias, y + t * Wo * O, O, O,

@@ -233,6 +233,37 @@ void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep, in
   }
 }
 
+// One pixel, taps outer and channels inner, accumulating in the output pixel (L1): each source
+// pixel's channels are read as one contiguous run. Used when consecutive pixels' sources are
+// strided, where streaming the source matters more than register reuse.
+template <typename P>
+void nhwc_pixel_stream(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t cs, int64_t ce,
+                       typename P::T* yb) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const int64_t cnt = a.cnt[j0];
+  const int64_t* xo = a.col_xoff + j0 * a.kmax;
+  const int64_t* wo = a.col_woff + j0 * a.kmax;
+  const int64_t n = ce - cs;
+  const int64_t nv = n / W * W;
+  for (int64_t c = 0; c < nv; c += W)
+    P::store(yb + c, a.bias ? P::load(a.bias + cs + c) : P::zero());
+  for (int64_t c = nv; c < n; ++c) yb[c] = a.bias ? a.bias[cs + c] : T(0);
+  for (int64_t r = 0; r < a.nrows; ++r)
+    for (int64_t k = 0; k < cnt; ++k) {
+      const T* xp = a.rows[r] + xo[k] + cs;
+      const T* wp = a.w + a.row_woff[r] + wo[k] + cs;
+      int64_t c = 0;
+      for (; c + 2 * W <= nv; c += 2 * W) {
+        P::store(yb + c, P::fma(P::load(wp + c), P::load(xp + c), P::load(yb + c)));
+        P::store(yb + c + W, P::fma(P::load(wp + c + W), P::load(xp + c + W), P::load(yb + c + W)));
+      }
+      for (; c < nv; c += W) P::store(yb + c, P::fma(P::load(wp + c), P::load(xp + c), P::load(yb + c)));
+      for (; c < n; ++c) yb[c] += wp[c] * xp[c];
+    }
+}
+
 // Whether pixels j0 + i*jstep (i < pb) share j0's taps with sources evenly spaced; sets xstep.
 template <typename T>
 bool uniform(const DwNhwcRow<T>& a, int64_t j0, int64_t pb, int64_t* xstep) {
@@ -357,13 +388,19 @@ void nhwc_row(const DwNhwcRow<typename P::T>& a) {
             }
           }
         }
-        if (uniform(a, j, 8, &xs)) {
+        // 8-pixel blocks when the pixels' sources are adjacent; with strided sources (stride
+        // > 1 in the source) the memory traffic dominates and one pixel at a time (all its
+        // channels in order) streams best.
+        if (uniform(a, j, 8, &xs) && xs <= C) {
           if (!try_slide<P>(a, j, xs, cs, ce, buf, n)) nhwc_block<P, 8>(a, j, xs, cs, ce, buf, n);
           for (int i = 0; i < 8; ++i) std::memcpy(yj + i * ystep, buf + i * n, sizeof(T) * n);
           j += 8 * js;
-        } else if (uniform(a, j, 4, &xs)) {
+        } else if (uniform(a, j, 4, &xs) && xs <= C) {
           nhwc_block<P, 4>(a, j, xs, cs, ce, yj, ystep);
           j += 4 * js;
+        } else if (xs > C) {
+          nhwc_pixel_stream<P>(a, j, cs, ce, yj);
+          j += js;
         } else {
           nhwc_block<P, 1>(a, j, 0, cs, ce, yj, ystep);
           j += js;
