@@ -44,8 +44,9 @@ inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // Per-thread scratch regions start on separate cache lines (no false sharing).
 inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
 
-// Spreads software prefetches of the next task's source plane over the chunks of the current
-// one: the plane copy then finds it in cache instead of waiting on memory row by row.
+// Spreads software prefetches of the next task's source plane over the row chunks of the
+// current one, so that the next plane copy does not start on a cold stream. (Measured: a small
+// gain at most for NCHW; the NHWC row prefetches in the kernels matter more.)
 class Prefetcher {
  public:
   Prefetcher(const void* p, int64_t bytes, int64_t chunks)
@@ -124,8 +125,6 @@ struct Plane {
         for (int64_t j = j0; j < j1; ++j) base[c0 + j * uw] = srow[j];
         continue;
       }
-      // column phases (uw == 1 here: only the forward plane is split): phase f, index i holds
-      // column i*ph + f, i.e. source column i*ph + f - c0
       if (ph == 2)  // constant step: the compiler vectorises the deinterleave
         split_row<T, 2>(srow, base, 2);
       else

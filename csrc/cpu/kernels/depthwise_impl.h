@@ -351,11 +351,11 @@ bool try_slide(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xs, int64_
   }
 }
 
-// Blocks of 8 pixels are computed into a small stack buffer and copied out pixel by pixel:
-// whole cache lines are written in sequence instead of 8 interleaved half-line streams (which
-// stalled on write-allocate misses once the output no longer fits in cache). Channels are taken
-// in chunks that fit the buffer; every chunk has at least W channels (the last one may overlap
-// its predecessor: pure outputs).
+// Blocks of 8 pixels are computed into a small stack buffer and copied out pixel by pixel, so
+// whole output lines are written in sequence rather than as 8 interleaved half-line streams.
+// Channels are taken in chunks that fit the buffer; every chunk has at least W channels (the
+// last one may overlap its predecessor: pure outputs). The optional prefetch region (the next
+// row's new source row) is spread over the blocks.
 template <typename P>
 void nhwc_row(const DwNhwcRow<typename P::T>& a) {
   using T = typename P::T;
