@@ -49,6 +49,8 @@ KernelTable make_scalar() {
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
+  t.dw_f32 = scalar::depthwise_f32();
+  t.dw_f64 = scalar::depthwise_f64();
   return t;
 }
 
@@ -65,6 +67,8 @@ KernelTable make_avx2() {
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
   t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
   t.wino_f64 = FC_WINO(avx2, f64);
+  t.dw_f32 = avx2::depthwise_f32();
+  t.dw_f64 = avx2::depthwise_f64();
   return t;
 }
 #endif
@@ -81,6 +85,8 @@ KernelTable make_avx512() {
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
   t.wino_f32.scatter8 = &avx2::wino_scatter8_f32;
   t.wino_f64 = FC_WINO(avx512, f64);
+  t.dw_f32 = avx512::depthwise_f32();
+  t.dw_f64 = avx512::depthwise_f64();
   return t;
 }
 #endif
@@ -94,6 +100,9 @@ KernelTable make_neon() {
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
+  // NEON: the portable depthwise kernels serve (no NEON-specific depthwise code yet).
+  t.dw_f32 = scalar::depthwise_f32();
+  t.dw_f64 = scalar::depthwise_f64();
   return t;
 }
 #endif

@@ -46,6 +46,8 @@ struct KernelTable {
   DotKernel<double> dot_f64;
   WinoKernel<float> wino_f32;
   WinoKernel<double> wino_f64;
+  DwKernels<float> dw_f32;
+  DwKernels<double> dw_f64;
 
   template <typename T>
   const GemmKernel<T>& gemm() const;
@@ -53,6 +55,8 @@ struct KernelTable {
   const DotKernel<T>& dot() const;
   template <typename T>
   const WinoKernel<T>& wino() const;
+  template <typename T>
+  const DwKernels<T>& dw() const;
 };
 
 template <>
@@ -68,6 +72,10 @@ template <>
 inline const WinoKernel<float>& KernelTable::wino<float>() const { return wino_f32; }
 template <>
 inline const WinoKernel<double>& KernelTable::wino<double>() const { return wino_f64; }
+template <>
+inline const DwKernels<float>& KernelTable::dw<float>() const { return dw_f32; }
+template <>
+inline const DwKernels<double>& KernelTable::dw<double>() const { return dw_f64; }
 
 const KernelTable& kernels_for(Isa isa);
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }

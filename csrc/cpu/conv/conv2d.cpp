@@ -19,6 +19,7 @@
 #include <type_traits>
 
 #include "common/workspace.h"
+#include "cpu/conv/depthwise.h"
 #include "cpu/conv/direct.h"
 #include "cpu/conv/winograd.h"
 #include "cpu/dispatch.h"
@@ -956,7 +957,7 @@ bool use_dot_weight_grad(const Conv2dParams& p) {
   return p.layout == Layout::NCHW && (p.out_cg() <= 64 || is_plain_gemm(p));
 }
 
-enum class Algo { Gemm, Direct, Winograd };
+enum class Algo { Gemm, Direct, Winograd, Depthwise };
 
 struct Choice {
   Algo algo;
@@ -1005,6 +1006,8 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   if (forced == "gemm")
     return {Algo::Gemm, "forced by set_conv_algorithm('gemm'): " + gemm_shape_reason(p, op, is_double)};
   if (forced == "direct") return {Algo::Direct, "forced by set_conv_algorithm('direct')"};
+  if (forced == "depthwise" && depthwise_applicable(p))
+    return {Algo::Depthwise, "forced by set_conv_algorithm('depthwise')"};
   const bool wino_op = op != ConvOp::WeightGrad;  // Winograd: forward and input gradient only
   // forced but not applicable (not 3x3 stride 1 dilation 1, or the weight gradient): automatic
   const bool dilated = p.dil_h > 1 || p.dil_w > 1;
@@ -1015,9 +1018,15 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
     return {Algo::Winograd, std::string("forced by set_conv_algorithm('winograd'): F(4x4,3x3)") +
                                 (dilated ? " on each dilation phase" : "") +
                                 " (GEMM if the data holds NaN/Inf)"};
-  if (p.in_cg() == 1 && p.out_cg() <= 4)
-    return {Algo::Direct, "one input channel per group and <= 4 outputs per group: a GEMM "
-                          "would be mostly zero padding, loops over the window instead"};
+  // One input channel per group, multiplier <= 4: a GEMM there is mostly zero padding; the
+  // SIMD depthwise kernels read each input once per output channel. (The plain "direct" loops
+  // run only when forced: they are the independent twin the tests compare against.)
+  if (depthwise_applicable(p) && p.out_cg() <= 4)
+    return {Algo::Depthwise, p.layout == Layout::NCHW
+                                 ? "one input channel per group, <= 4 outputs per group: SIMD "
+                                   "depthwise kernels along the output rows"
+                                 : "one input channel per group, <= 4 outputs per group: SIMD "
+                                   "depthwise kernels across channels"};
   // Winograd F(4x4,3x3): 36 instead of 144 multiply-adds per 4x4 tile and channel pair; its
   // transforms cost per tile and channel, so it needs a few channels per group (>= 8) to
   // amortise them, and >= 2e7 flops to pay the per-call weight transform and NaN/Inf scan.
@@ -1045,20 +1054,21 @@ const char* algo_name(Algo a) {
   switch (a) {
     case Algo::Direct: return "direct";
     case Algo::Winograd: return "winograd";
+    case Algo::Depthwise: return "depthwise";
     default: return "gemm";
   }
 }
 
 }  // namespace
 
-std::vector<std::string> conv_algorithms() { return {"gemm", "direct", "winograd"}; }
+std::vector<std::string> conv_algorithms() { return {"gemm", "direct", "winograd", "depthwise"}; }
 
 void set_conv_algorithm(const std::string& name) {
   if (name != "auto") {
     const auto all = conv_algorithms();
     if (std::find(all.begin(), all.end(), name) == all.end())
       throw std::invalid_argument("set_conv_algorithm: unknown algorithm '" + name +
-                                  "' (expected 'auto', 'gemm', 'direct' or 'winograd')");
+                                  "' (expected 'auto', 'gemm', 'direct', 'winograd' or 'depthwise')");
   }
   std::lock_guard<std::mutex> lock(g_algo_mutex);
   g_algo = name;
@@ -1091,7 +1101,9 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     return;
   }
   const Algo algo = select_algorithm<T>(p, ConvOp::Forward);
-  if (algo == Algo::Direct)
+  if (algo == Algo::Depthwise)
+    depthwise_forward(p, x, w, bias, y);
+  else if (algo == Algo::Direct)
     direct_forward(p, x, w, bias, y);
   else if (algo != Algo::Winograd || !(p.dil_h > 1 || p.dil_w > 1
                                            ? dilated_winograd_forward(p, x, w, bias, y)
@@ -1104,7 +1116,9 @@ void conv2d_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const SerialScope serial(is_small(p));
   if (p.batch * p.in_c * p.in_h * p.in_w == 0) return;
   const Algo algo = select_algorithm<T>(p, ConvOp::InputGrad);
-  if (algo == Algo::Direct)
+  if (algo == Algo::Depthwise)
+    depthwise_input_grad(p, dy, w, dx);
+  else if (algo == Algo::Direct)
     direct_input_grad(p, dy, w, dx);
   else if (algo != Algo::Winograd || !(p.dil_h > 1 || p.dil_w > 1
                                            ? dilated_winograd_input_grad(p, dy, w, dx)
@@ -1121,7 +1135,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(dw, 0, sizeof(T) * wsize);
     return;
   }
-  if (select_algorithm<T>(p, ConvOp::WeightGrad) == Algo::Direct)
+  const Algo algo = select_algorithm<T>(p, ConvOp::WeightGrad);
+  if (algo == Algo::Depthwise)
+    depthwise_weight_grad(p, dy, x, dw);
+  else if (algo == Algo::Direct)
     direct_weight_grad(p, dy, x, dw);
   else if (use_dot_weight_grad(p))
     weight_grad_dot(p, dy, x, dw);

@@ -113,4 +113,82 @@ inline void store_tile(const T* acc, int64_t nr_full, T* c, int64_t rs_c, int64_
     }
 }
 
+
+// ------------------------------------------------------------------------------------------
+// Depthwise convolution kernels (one input channel per group). Shared logic lives in
+// kernels/depthwise_impl.h, templated on a vector policy; each ISA's depthwise.cpp instantiates
+// it. Driver: cpu/conv/depthwise.cpp. Every sum runs in a fixed order (independent of threads).
+//
+// dw_rows  (NCHW, SIMD along the row), nr output rows at once:
+//   y[i*y_rs + j] = init + sum_{t < ntaps} wts[t] * src[t][i*src_rs + j]
+//   for i in [0, nr), j in [0, n), t summed in order. src[t] are arbitrary (unaligned) pointers.
+//
+// dw_rows3x3  (NCHW, 3x3 kernel, stride 1, dilation 1): the same as dw_rows with the nine taps
+//   src[a*3 + b] = s + a*rs + b and wts = w9, i.e.
+//   y[i*y_rs + j] = init + sum_{a, b < 3} w9[a*3 + b] * s[(i + a)*rs + j + b]
+//   with the weights held in registers and each source vector shared by 3 output rows.
+//   Results may differ from dw_rows in the last bit (another summation order).
+//
+// dw_dot   (NCHW, SIMD along the row)
+//   acc[t*kDwLanes + l] += sum over i < nr, j < n with lane(j) == l of
+//                          dy[i*dy_rs + j] * src[t][i*src_rs + j]
+//   for every tap t < ntaps; lane(j) and the summation order are fixed functions of (nr, n), so
+//   the caller reduces the kDwLanes partial sums of each tap in lane order.
+//
+// dw_nhwc_row  (NHWC, SIMD across channels), one output row of `ncols` pixels:
+//   y[j*y_ps + c] = (bias ? bias[c] : 0)
+//       + sum_{r < nrows} sum_{k < cnt[j]} w[row_woff[r] + col_woff[j*kmax + k] + c]
+//                                          * rows[r][col_xoff[j*kmax + k] + c]      c in [0, C)
+//   summed over r, then k, in order. (One plan serves forward and input gradient.) Pixels
+//   j, j + jstep, ... with the same taps and evenly spaced sources are computed together.
+//
+// dw_nhwc_dot  (NHWC weight gradient), for c in [0, C):
+//   acc[c] += sum_{i < count} dy[i*dy_ps + c] * x[i*x_step + c]   (i in increasing order)
+// ------------------------------------------------------------------------------------------
+constexpr int kDwLanes = 16;  // the widest vector of any ISA (AVX-512 float32)
+
+template <typename T>
+struct DwNhwcRow {
+  int64_t nrows;
+  const T* const* rows;      // nrows source rows (already offset to the row's first pixel)
+  const int64_t* row_woff;   // weight offset per source row
+  int64_t ncols;             // output pixels in the row
+  const int64_t* cnt;        // taps per output pixel (<= kmax)
+  const int64_t* col_xoff;   // [ncols][kmax] element offset into the source row
+  const int64_t* col_woff;   // [ncols][kmax] weight offset
+  int64_t kmax;
+  int64_t jstep;             // pixels j and j + jstep are tried as one block (stride phase)
+  const T* w;
+  const T* bias;             // nullptr: 0
+  T* y;
+  int64_t y_ps;              // element stride between output pixels
+  int64_t C;                 // channels (vector dimension)
+  const void* prefetch;      // optional: bytes to prefetch while the row computes (next row's
+  int64_t prefetch_bytes;    // new source row), spread over the row's pixel blocks
+  void* prefetch_out;        // optional: the same number of bytes to prefetch for writing
+};
+
+template <typename T>
+struct DwKernels {
+  void (*rows)(const T* const* src, const T* wts, int64_t ntaps, T init, T* y, int64_t n,
+               int64_t nr, int64_t src_rs, int64_t y_rs) = nullptr;
+  void (*rows3x3)(const T* s, int64_t rs, const T* w9, T init, T* y, int64_t n, int64_t nr,
+                  int64_t y_rs) = nullptr;
+  void (*dot)(const T* dy, int64_t dy_rs, const T* const* src, int64_t ntaps, int64_t src_rs,
+              int64_t nr, int64_t n, T* acc) = nullptr;
+  void (*nhwc_row)(const DwNhwcRow<T>& a) = nullptr;
+  void (*nhwc_dot)(const T* dy, int64_t dy_ps, const T* x, int64_t x_step, int64_t count,
+                   int64_t C, T* acc) = nullptr;
+};
+
+#define FC_DECLARE_DW(isa)                      \
+  namespace isa {                               \
+  DwKernels<float> depthwise_f32();             \
+  DwKernels<double> depthwise_f64();            \
+  }
+FC_DECLARE_DW(scalar)
+FC_DECLARE_DW(avx2)
+FC_DECLARE_DW(avx512)
+// NEON builds use the scalar depthwise kernels (dispatch.cpp).
+
 }  // namespace fastconv

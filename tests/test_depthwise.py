@@ -1,0 +1,198 @@
+"""Depthwise conv2d (one input channel per group) vs the float64 NumPy reference, under every ISA.
+
+The "depthwise" algorithm is forced (it is also the automatic choice for multipliers <= 4), and
+forward, input gradient, weight gradient and bias gradient are checked for kernel sizes 1..7
+and rectangular, strides 1..3, dilation 1..2, per-side padding, odd widths and channel counts,
+multipliers 1..3 (and 5, forced), batch 1 and several, both layouts and dtypes.
+
+Integer-valued data must match exactly (every sum is exact in float32); random data within
+rtol * max(1, sum |terms|).
+"""
+import numpy as np
+import pytest
+
+import fastconv
+import fastconv._testing as FT
+import reference as R
+from conftest import (DTYPES, LAYOUTS, assert_bitwise, assert_close, assert_same, int_data,
+                      rand_data, seeded_rng, w_shape, x_shape)
+
+pytestmark = pytest.mark.usefixtures("isa")
+
+# (N, C, M, H, W, KH, KW, stride, padding, dilation)
+CASES = [
+    (2, 3, 1, 7, 9, 3, 3, 1, 1, 1),
+    (1, 5, 2, 6, 11, 3, 3, 2, 1, 1),
+    (3, 7, 1, 9, 10, 1, 1, 1, 0, 1),                        # 1x1
+    (1, 9, 3, 8, 13, 2, 2, 1, ((0, 1), (1, 0)), 1),         # even kernel, per-side pads
+    (2, 4, 1, 11, 12, 5, 5, 2, 2, 1),
+    (1, 3, 2, 12, 17, 7, 7, 1, 3, 1),
+    (2, 6, 1, 13, 19, 7, 7, 3, 3, 2),                       # stride 3, dilation 2
+    (1, 10, 1, 9, 21, 3, 3, 1, 2, 2),                       # dilation 2
+    (2, 5, 3, 10, 15, 3, 5, (2, 1), ((1, 2), (0, 3)), (1, 2)),  # rectangular everything
+    (1, 11, 1, 7, 33, 5, 3, (1, 3), ((2, 0), (3, 1)), (2, 1)),
+    (1, 17, 2, 5, 24, 3, 3, 2, 1, 1),                       # 17 channels, 34 outputs
+    (3, 2, 1, 4, 1, 3, 3, 1, 1, 1),                         # width 1
+    (1, 3, 1, 3, 3, 5, 5, 1, 2, 1),                         # kernel wider than the image
+    (2, 4, 2, 6, 40, 2, 4, 3, ((1, 1), (2, 2)), 2),
+    (1, 33, 1, 6, 7, 3, 3, 1, 1, 1),                        # channels past two AVX2 blocks
+    (1, 3, 5, 6, 9, 3, 3, 1, 1, 1),                         # multiplier 5 (forced only)
+]
+
+
+def _ids(cases):
+    return ["-".join(str(v).replace(" ", "") for v in c) for c in cases]
+
+
+def _kw(case, layout):
+    n, c, m, h, w, kh, kw, s, p, d = case
+    return dict(stride=s, padding=p, dilation=d, groups=c, layout=layout)
+
+
+_cache = {}
+
+
+def _setup(case, layout, dtype, integer):
+    """Inputs, reference results and error scales for one case (cached across ISAs)."""
+    key = (case, layout, np.dtype(dtype).name, integer)
+    if key not in _cache:
+        n, c, m, h, w, kh, kw, s, p, d = case
+        rng = seeded_rng("depthwise", key)
+        gen = int_data if integer else rand_data
+        x = gen(rng, x_shape(n, c, h, w, layout), dtype)
+        wt = gen(rng, w_shape(c * m, 1, kh, kw, layout), dtype)
+        b = gen(rng, (c * m,), dtype)
+        kwargs = _kw(case, layout)
+        y = R.conv2d(x, wt, b, **kwargs)
+        go = gen(rng, y.shape, dtype)
+        ax, aw, ago = np.abs(x), np.abs(wt), np.abs(go)
+        gx, gw, gb = R.conv2d_grads(go, x.shape, wt.shape, x=x, weight=wt, **kwargs)
+        sx, sw, _ = R.conv2d_grads(ago, x.shape, wt.shape, x=ax, weight=aw, **kwargs)
+        ys = R.conv2d(ax, aw, np.abs(b), **kwargs)
+        gbs = R.conv2d_grads(ago, x.shape, wt.shape, **kwargs)[2]
+        _cache[key] = dict(x=x, w=wt, b=b, go=go, y=y, gx=gx, gw=gw, gb=gb, ys=ys, sx=sx, sw=sw,
+                           gbs=gbs)
+    return _cache[key]
+
+
+def _check(got, ref, scale, dtype, integer, what):
+    assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype), what
+    if integer:
+        assert_same(got, ref, what)
+    else:
+        assert_close(got, ref, scale, dtype, what)
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_depthwise_vs_reference(case, layout, dtype, integer):
+    d = _setup(case, layout, dtype, integer)
+    kw = _kw(case, layout)
+    with FT.conv_algorithm("depthwise"):
+        y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
+        y0 = fastconv.conv2d(d["x"], d["w"], **kw)
+        gx, gw, gb = fastconv.conv2d_backward(d["go"], d["x"], d["w"], **kw)
+        gx1 = fastconv.conv2d_input_grad(d["go"], d["w"], d["x"].shape, **kw)
+        gw1 = fastconv.conv2d_weight_grad(d["go"], d["x"], d["w"].shape, **kw)
+    _check(y, d["y"], d["ys"], dtype, integer, "forward")
+    bias = np.asarray(d["b"], np.float64)
+    bshape = (1, -1, 1, 1) if layout == "NCHW" else (1, 1, 1, -1)
+    _check(y0, d["y"] - bias.reshape(bshape), d["ys"], dtype, integer, "forward without bias")
+    _check(gx, d["gx"], d["sx"], dtype, integer, "input grad")
+    _check(gw, d["gw"], d["sw"], dtype, integer, "weight grad")
+    _check(gb, d["gb"], d["gbs"], dtype, integer, "bias grad")
+    assert_bitwise(gx1, gx, "conv2d_input_grad vs conv2d_backward")
+    assert_bitwise(gw1, gw, "conv2d_weight_grad vs conv2d_backward")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_depthwise_is_automatic_choice(layout):
+    """Multipliers <= 4 select the depthwise kernels: bitwise equal to the forced run."""
+    case = (2, 5, 2, 9, 14, 3, 3, 1, 1, 1)
+    d = _setup(case, layout, np.float32, False)
+    kw = _kw(case, layout)
+    auto = (fastconv.conv2d(d["x"], d["w"], d["b"], **kw),
+            *fastconv.conv2d_backward(d["go"], d["x"], d["w"], **kw))
+    with FT.conv_algorithm("depthwise"):
+        forced = (fastconv.conv2d(d["x"], d["w"], d["b"], **kw),
+                  *fastconv.conv2d_backward(d["go"], d["x"], d["w"], **kw))
+    for a, f, what in zip(auto, forced, ("forward", "input grad", "weight grad", "bias grad")):
+        assert_bitwise(a, f, what)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_forced_depthwise_falls_back(layout):
+    """Forcing "depthwise" on a layer it cannot run (2 input channels per group) still works."""
+    rng = seeded_rng("depthwise-fallback", layout)
+    x = int_data(rng, x_shape(2, 4, 6, 7, layout), np.float32)
+    w = int_data(rng, w_shape(6, 2, 3, 3, layout), np.float32)
+    kw = dict(padding=1, groups=2, layout=layout)
+    with FT.conv_algorithm("depthwise"):
+        y = fastconv.conv2d(x, w, **kw)
+    assert_same(y, R.conv2d(x, w, **kw), "fallback forward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("geom", [(3, 1, 1, 1), (3, 2, 1, 1), (5, 3, 4, 2), (2, 1, 0, 1)],
+                         ids=["3x3s1", "3x3s2", "5x5s3d2", "2x2"])
+def test_depthwise_widths(geom, layout, dtype):
+    """Every width 1..40 (vector bodies, partial vectors, rows shorter than a vector)."""
+    k, s, p, dil = geom
+    for width in range(1, 41):
+        if (width + 2 * p - dil * (k - 1) - 1) < 0:
+            continue
+        case = (2, 3, 2, 5, width, k, k, s, p, dil)
+        d = _setup(case, layout, dtype, True)
+        kw = _kw(case, layout)
+        with FT.conv_algorithm("depthwise"):
+            y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
+            gx, gw, _ = fastconv.conv2d_backward(d["go"], d["x"], d["w"], bias=False, **kw)
+        assert_same(y, d["y"], f"forward width {width}")
+        assert_same(gx, d["gx"], f"input grad width {width}")
+        assert_same(gw, d["gw"], f"weight grad width {width}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("channels", list(range(1, 20)) + [31, 33, 47])
+def test_depthwise_channel_counts(channels, layout, dtype):
+    """Channel counts around every vector width (NHWC vectorises across channels)."""
+    case = (2, channels, 1, 5, 6, 3, 3, 1, 1, 1)
+    d = _setup(case, layout, dtype, True)
+    kw = _kw(case, layout)
+    with FT.conv_algorithm("depthwise"):
+        y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
+        gx, gw, _ = fastconv.conv2d_backward(d["go"], d["x"], d["w"], bias=False, **kw)
+    assert_same(y, d["y"], "forward")
+    assert_same(gx, d["gx"], "input grad")
+    assert_same(gw, d["gw"], "weight grad")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("conf", [(4, 40, 2, 32, 32, 3, 1, 1), (4, 40, 1, 64, 62, 5, 2, 2),
+                                  (4, 32, 3, 90, 90, 3, 3, 1)],
+                         ids=["3x3m2", "5x5s2", "3x3s3m3"])
+def test_depthwise_threads_bitwise(conf, layout, dtype):
+    """1 vs 2 threads: bitwise identical forward, input gradient and weight gradient (the shapes
+    are large enough that the work is split)."""
+    n, c, m, h, w, k, s, p = conf
+    rng = seeded_rng("depthwise-threads", conf, layout)
+    x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+    wt = rand_data(rng, w_shape(c * m, 1, k, k, layout), dtype)
+    b = rand_data(rng, (c * m,), dtype)
+    kw = dict(stride=s, padding=p, groups=c, layout=layout)
+    res = []
+    with FT.conv_algorithm("depthwise"):
+        y = fastconv.conv2d(x, wt, b, **kw)
+        go = rand_data(rng, y.shape, dtype)
+        for threads in (1, 2):
+            with fastconv.threads(threads):
+                res.append((fastconv.conv2d(x, wt, b, **kw),
+                            fastconv.conv2d_input_grad(go, wt, x.shape, **kw),
+                            fastconv.conv2d_weight_grad(go, x, wt.shape, **kw)))
+    for a, b2, what in zip(res[0], res[1], ("forward", "input grad", "weight grad")):
+        assert_bitwise(a, b2, f"{what}: 1 vs 2 threads")
