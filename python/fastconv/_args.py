@@ -227,8 +227,10 @@ def check_alloc(fn: str, what: str, shape, dtype) -> None:
     `dtype` may be an item size in bytes (several arrays of this shape allocated together)."""
     n = math.prod(shape)
     itemsize = dtype if isinstance(dtype, int) else np.dtype(dtype).itemsize
-    tname = f"{itemsize} bytes per element" if isinstance(dtype, int) else np.dtype(dtype).name
     nbytes = n * itemsize
+    if nbytes <= 2**20:  # the common case: nothing to check past int64 or any cap
+        return
+    tname = f"{itemsize} bytes per element" if isinstance(dtype, int) else np.dtype(dtype).name
     if nbytes > INT64_MAX:
         raise OverflowError(f"{fn}: {what} of shape {tuple(shape)} has {n} elements ({nbytes} "
                             f"bytes), more than int64 can index")
@@ -237,7 +239,7 @@ def check_alloc(fn: str, what: str, shape, dtype) -> None:
         raise OverflowError(f"{fn}: {what} of shape {tuple(shape)} ({tname}) needs "
                             f"{nbytes} bytes ({nbytes / 2**30:.3g} GiB), more than the physical "
                             f"memory ({mem / 2**30:.3g} GiB)")
-    cap = memory_cap() if nbytes > 2**20 else 0
+    cap = memory_cap()
     if cap and nbytes > cap:
         raise MemoryError(f"{fn}: {what} of shape {tuple(shape)} ({tname}) needs "
                           f"{nbytes / 2**30:.3g} GiB, more than the {cap / 2**30:.3g} GiB allowed "
