@@ -918,23 +918,47 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const ColGeom geom(p, gi);
     T* Ab = scratch.at(tid);
     T* Bb = Ab + OB * kb;
-    for (int64_t b0 = k0; b0 < k1; b0 += kb) {
-      const int64_t kn = std::min(kb, k1 - b0);
-      for (int64_t pp = b0; pp < b0 + kn;) {  // one piece per image
-        const int64_t n = pp / P, pix = pp % P, len = std::min(P - pix, b0 + kn - pp);
-        const T* dyn = dy + (n * O + gi * Og) * P + pix;
-        for (int64_t o = o0; o < o1; ++o)
-          std::memcpy(Ab + (o - o0) * kb + (pp - b0), dyn + o * P, sizeof(T) * static_cast<size_t>(len));
-        for (int64_t q = q0; q < q1; ++q)
-          runs_along_pixels(geom, x + n * geom.img, q, pix, pix + len,
-                            ContigSink<T>{Bb + (q - q0) * kb + (pp - b0)});
-        pp += len;
+    // Large images: depth blocks end at image boundaries, and grad_out rows (and, for 1x1
+    // stride-1 layers, the input rows themselves) are read in place with a row stride of P.
+    // Small images: blocks run across images through copies, so they stay kb long.
+    const bool in_place = P >= kb / 2;
+    const bool plain = is_plain_gemm(p);
+    for (int64_t b0 = k0; b0 < k1;) {
+      const int64_t kn = in_place ? std::min({kb, k1 - b0, P - b0 % P}) : std::min(kb, k1 - b0);
+      const T* A = Ab;
+      const T* B = Bb;
+      int64_t lda = kb, ldb = kb;
+      if (in_place) {
+        const int64_t n = b0 / P, pix = b0 % P;
+        A = dy + (n * O + gi * Og + o0) * P + pix;
+        lda = P;
+        if (plain) {
+          B = x + (n * p.in_c + gi * p.in_cg() + q0) * P + pix;
+          ldb = P;
+        } else {
+          for (int64_t q = q0; q < q1; ++q)
+            runs_along_pixels(geom, x + n * geom.img, q, pix, pix + kn,
+                              ContigSink<T>{Bb + (q - q0) * kb});
+        }
+      } else {
+        for (int64_t pp = b0; pp < b0 + kn;) {  // one piece per image
+          const int64_t n = pp / P, pix = pp % P, len = std::min(P - pix, b0 + kn - pp);
+          const T* dyn = dy + (n * O + gi * Og) * P + pix;
+          for (int64_t o = o0; o < o1; ++o)
+            std::memcpy(Ab + (o - o0) * kb + (pp - b0), dyn + o * P,
+                        sizeof(T) * static_cast<size_t>(len));
+          for (int64_t q = q0; q < q1; ++q)
+            runs_along_pixels(geom, x + n * geom.img, q, pix, pix + len,
+                              ContigSink<T>{Bb + (q - q0) * kb + (pp - b0)});
+          pp += len;
+        }
       }
       const bool acc = b0 > k0;
       for (int64_t q = q0; q < q1; q += d.nr)
         for (int64_t o = o0; o < o1; o += d.mr)
-          d.ukr(kn, Ab + (o - o0) * kb, kb, Bb + (q - q0) * kb, kb, c + (o - o0) * Q + (q - q0), Q,
-                1, std::min<int64_t>(d.mr, o1 - o), std::min<int64_t>(d.nr, q1 - q), acc);
+          d.ukr(kn, A + (o - o0) * lda, lda, B + (q - q0) * ldb, ldb, c + (o - o0) * Q + (q - q0),
+                Q, 1, std::min<int64_t>(d.mr, o1 - o), std::min<int64_t>(d.nr, q1 - q), acc);
+      b0 += kn;
     }
   });
   if (chunks > 1) {
