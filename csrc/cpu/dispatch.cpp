@@ -31,6 +31,7 @@ KernelTable make_avx2() {
   t.isa = Isa::Avx2;
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
+  avx2::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
 #endif
@@ -40,6 +41,7 @@ KernelTable make_avx512() {
   t.isa = Isa::Avx512;
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
+  avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
 #endif

@@ -3,6 +3,7 @@
 #pragma once
 #include "cpu/isa.h"
 #include "cpu/kernels/kernels.h"
+#include "cpu/kernels/pool_kernels.h"
 
 namespace fastconv {
 
@@ -17,6 +18,7 @@ struct KernelTable {
   Isa isa;
   GemmKernel<float> gemm_f32;
   GemmKernel<double> gemm_f64;
+  PoolKernelsF32 pool_f32;  // pooling row kernels (lanes == 0: none, the drivers' own loops)
 
   template <typename T>
   const GemmKernel<T>& gemm() const;

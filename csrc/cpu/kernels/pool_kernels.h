@@ -1,0 +1,45 @@
+// Pooling row kernels (float32): the contract every SIMD ISA implements (csrc/cpu/kernels/<isa>/
+// pool_f32.cpp, all generated from pool_simd.h). An ISA that has none leaves the table entries
+// null and the drivers (csrc/cpu/pool/pool2d.cpp) use their portable loops. Kernels take raw
+// pointers only: no allocation, no threads, no validation; every offset the caller passes is
+// exact in int32 (the caller checks it). The max rule is pool2d.h's: a tap replaces the running
+// maximum m when `v > m || isnan(v)`, taps visited in row-major window order.
+#pragma once
+#include <cstdint>
+
+namespace fastconv {
+
+struct PoolKernelsF32 {
+  int lanes = 0;  // float lanes of one vector (0: no SIMD table)
+
+  // NCHW max forward, n outputs of one output row whose windows lie inside the input.
+  // Output k (0 <= k < n) reads taps t < ntaps at x[k*S + tap_off[t]] (S = 1 or 2, the column
+  // stride) and writes out[k] and, when idx is not null, idx[k] = base + k*S + tap_off[t*] for
+  // its winning tap t*. The kernel reads x[0 .. (n-1)*S + max(tap_off) + S - 1] only (the caller
+  // guarantees those are readable) and returns how many leading outputs it did: all n when
+  // n >= lanes (a tail is redone as one vector overlapping the previous), else 0; the caller
+  // does the rest.
+  int64_t (*max_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, int64_t* idx, int64_t base) = nullptr;
+  int64_t (*max_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, int64_t* idx, int64_t base) = nullptr;
+
+  // NHWC max forward, one output pixel: channels c < C of taps t < ntaps at
+  // x[tap_pix[t]*C + c] (tap_pix: pixel offsets from x, t = 0 first), flat plane index
+  // base + tap_rel[t]. Writes out[c], idx[c] (idx may be null) for every channel when
+  // C >= lanes and returns C (else does nothing and returns 0).
+  int64_t (*max_nhwc)(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
+                      int64_t ntaps, int64_t C, float* out, int64_t* idx, int64_t base) = nullptr;
+
+  // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
+  void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
+};
+
+namespace avx2 {
+void fill_pool_kernels_f32(PoolKernelsF32& k);
+}
+namespace avx512 {
+void fill_pool_kernels_f32(PoolKernelsF32& k);
+}
+
+}  // namespace fastconv
