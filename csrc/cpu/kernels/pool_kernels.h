@@ -31,6 +31,22 @@ struct PoolKernelsF32 {
   int64_t (*max_nhwc)(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
                       int64_t ntaps, int64_t C, float* out, int64_t* idx, int64_t base) = nullptr;
 
+  // Max backward where windows never overlap, as a gather: every grad_x element of a window is
+  // written (not accumulated): v = (index == its flat position) ? dy + 0 : +0 (dy + 0 is what
+  // adding dy to a zeroed element gives). A block of outputs whose index matches none of its
+  // window's taps stops the kernel: it returns that block's first output (channel) and the
+  // caller finds the bad index; otherwise it returns n (C).
+  //
+  // NCHW, windows 2 columns wide and 2 apart: output k (k < n) has taps
+  // dst[i*drs + 2k + j], flat index base + 2k + i*dhw + j, i < nh, j < 2. Returns 0 for n < 8.
+  int64_t (*max_bwd_nchw_k2)(const float* dy, const int64_t* idx, int64_t n, int64_t nh,
+                             int64_t dhw, float* dst, int64_t drs, int64_t base) = nullptr;
+  // NHWC, one output pixel: channels c < C, taps t < ntaps at dst[tap_pix[t]*C + c], flat index
+  // base + tap_rel[t]. Returns 0 when C < lanes.
+  int64_t (*max_bwd_nhwc)(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                          const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
+                          int64_t base) = nullptr;
+
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
 };

@@ -855,44 +855,112 @@ void avg_row_values(const T* go, T* d, const Geom& g, const AvgDiv& dv, int64_t 
   }
 }
 
+// Is flat index v one of the taps of a window whose first tap is `lo`, with nh rows dhw apart
+// and nw consecutive columns (nw <= in_w)? Unsigned arithmetic: huge or negative v never match.
+FC_ALWAYS_INLINE bool on_window(int64_t v, int64_t lo, int64_t nh, int64_t dhw, int64_t nw) {
+  const uint64_t rel = static_cast<uint64_t>(v) - static_cast<uint64_t>(lo);
+  bool ok = false;
+  for (int64_t i = 0; i < nh; ++i)
+    ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(nw);
+  return ok;
+}
+
+// Scatter of max backward. With `fused` (undilated columns, at most kFusedRows window rows) each
+// index is checked as it is used; otherwise `first_bad` checks a task's indices first. The first
+// bad position of a task goes to bad_out and ends the task.
+constexpr int64_t kFusedRows = 8;
+
 template <typename T>
 void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s, const Geom& g,
-                  const std::function<int64_t(const int64_t*, int64_t, int64_t)>& first_bad,
+                  bool fused, const std::function<int64_t(const int64_t*, int64_t, int64_t)>& first_bad,
                   std::vector<int64_t>& bad_out) {
   const int64_t C = s.C, out_w = s.out_w, in_w = s.in_w, rl = in_w * C;
   const bool clip = g.h.overlap;
+  const int64_t dhw = g.h.step * in_w;
+  // Gather kernels (float): windows overlap neither vertically (!clip) nor horizontally.
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  const bool no_w_overlap = !g.w.overlap && g.w.step == 1;
+  const bool k2 = simd && simd->max_bwd_nchw_k2 && no_w_overlap && g.w.k == 2 &&
+                  g.w.stride == 2 && g.w.full_hi - g.w.full_lo >= simd->lanes;
+  const bool gather_nhwc = simd && simd->max_bwd_nhwc && no_w_overlap && C >= simd->lanes;
   std::mutex mu;
   backward_tasks(grad_x, s, g, [&](int64_t img, int64_t r0, int64_t r1, int64_t lo, RowWin<T>& win,
                                    const RowPlan& rp) {
     const T* go = grad_out + img * s.out_img();
     const int64_t* id = ind + img * s.out_img();
-    const int64_t e = first_bad(id, r0, r1);
-    if (e >= 0) {
+    std::vector<int32_t> taps_rel;
+    std::vector<int64_t> taps_pix;
+    int64_t tab_nh = -1, tab_nw = -1;
+    const auto report = [&](int64_t e) {
       std::lock_guard<std::mutex> lock(mu);
       bad_out.push_back(img * s.out_img() + e);
       return false;
+    };
+    if (!fused) {
+      const int64_t e = first_bad(id, r0, r1);
+      if (e >= 0) return report(e);
     }
     for (int64_t oh = clip ? rp.halo(r0, lo) : r0; oh < r1; ++oh) {
       int64_t off, ra, rb;
       T* w = win.open(std::max(rp.fmin[oh], lo), g.h.first[oh], rp.end[oh], off, ra, rb);
-      if (rb <= ra) continue;
+      const bool check = fused && oh >= r0;
+      if (rb <= ra && !check) continue;
       const int64_t* io = id + oh * out_w * C;
       const T* gr = go + oh * out_w * C;
-      if (!clip) {  // validated: every index lies in its window's rows
-        if (C == 1) {
-          for (int64_t o = 0; o < out_w; ++o) w[io[o] - off] += gr[o];
-        } else {
-          for (int64_t o = 0; o < out_w; ++o)
-            for (int64_t c = 0; c < C; ++c) w[io[o * C + c] * C + c - off] += gr[o * C + c];
+      const int64_t b0 = g.h.first[oh] * in_w, nh = g.h.count[oh];
+      const int64_t* w0 = g.w.first.data();
+      const int64_t* nw = g.w.count.data();
+      if (!clip) {  // every valid index lies in the live rows
+        // Scalar: check (when fused) and accumulate outputs [o0, o1), channels from c0 on.
+        const auto scalar = [&](int64_t o0, int64_t o1, int64_t c0) -> bool {
+          for (int64_t o = o0; o < o1; ++o, c0 = 0) {
+            const int64_t l0 = b0 + w0[o], n0 = nw[o];
+            for (int64_t c = c0; c < C; ++c) {
+              const int64_t v = io[o * C + c];
+              if (check && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
+              w[v * C + c - off] += gr[o * C + c];
+            }
+          }
+          return true;
+        };
+        bool simd_done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          if (C == 1 && k2) {
+            const int64_t a = g.w.full_lo, b = g.w.full_hi, l0 = b0 + w0[a];
+            if (!scalar(0, a, 0)) return false;
+            const int64_t done = simd->max_bwd_nchw_k2(gr + a, io + a, b - a, nh, dhw,
+                                                       w + l0 - off, dhw, l0);
+            if (!scalar(a + done, out_w, 0)) return false;
+            simd_done = true;
+          } else if (C > 1 && gather_nhwc) {
+            for (int64_t o = 0; o < out_w; ++o) {
+              const int64_t l0 = b0 + w0[o];
+              if (nh != tab_nh || nw[o] != tab_nw) {
+                window_taps(nh, nw[o], dhw, 1, taps_rel, &taps_pix);
+                tab_nh = nh, tab_nw = nw[o];
+              }
+              const int64_t done = simd->max_bwd_nhwc(gr + o * C, io + o * C, taps_pix.data(),
+                                                      taps_rel.data(), nh * nw[o], C,
+                                                      w + l0 * C - off, l0);
+              if (done < C && !scalar(o, o + 1, done)) return false;
+            }
+            simd_done = true;
+          }
         }
-      } else {  // halo rows are not validated here: clip every position to the live rows
-        const uint64_t qlo = static_cast<uint64_t>(ra * rl), qn = static_cast<uint64_t>((rb - ra) * rl);
+        if (!simd_done && !scalar(0, out_w, 0)) return false;
+      } else {  // halo rows are checked by their own task: clip every position to the live rows
+        const uint64_t qlo = static_cast<uint64_t>(ra * rl);
+        const uint64_t qn = rb > ra ? static_cast<uint64_t>((rb - ra) * rl) : 0;
         const uint64_t uC = static_cast<uint64_t>(C);
-        for (int64_t o = 0; o < out_w; ++o)
+        for (int64_t o = 0; o < out_w; ++o) {
+          const int64_t l0 = b0 + w0[o], n0 = nw[o];
           for (int64_t c = 0; c < C; ++c) {
-            const uint64_t q = static_cast<uint64_t>(io[o * C + c]) * uC + static_cast<uint64_t>(c);
+            const int64_t v = io[o * C + c];
+            if (check && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
+            const uint64_t q = static_cast<uint64_t>(v) * uC + static_cast<uint64_t>(c);
             if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o * C + c];
           }
+        }
       }
     }
     return true;
@@ -1132,8 +1200,11 @@ void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind,
   if (s.images == 0 || s.C == 0) return;
   const IndexCheck chk(s, g);
   std::vector<int64_t> bad;
+  int64_t max_rows = 0;
+  for (int64_t c : g.h.count) max_rows = std::max(max_rows, c);
+  const bool fused = g.w.step == 1 && max_rows <= kFusedRows;
   max_backward(
-      grad_out, ind, grad_x, s, g,
+      grad_out, ind, grad_x, s, g, fused,
       [&](const int64_t* id, int64_t r0, int64_t r1) { return chk.first_bad(id, r0, r1); }, bad);
   if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
 }

@@ -47,9 +47,76 @@ struct V {
   }
 };
 
+// 4 outputs: idx (4 x int64) against taps {0, 1} + i*dhw; the two 32-bit halves of 64-bit lane k
+// are dst columns 2k and 2k + 1. Returns false when some output matched no tap.
+inline bool bwd_k2_block(const float* dy, const int64_t* idx, int64_t nh, int64_t dhw, float* dst,
+                         int64_t drs, int64_t base) {
+  const __m256i rel = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
+                                       _mm256_set_epi64x(base + 6, base + 4, base + 2, base));
+  const __m128 d4 = _mm_add_ps(_mm_loadu_ps(dy), _mm_setzero_ps());
+  const __m256 dd = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4),
+                                             _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0));
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t i = 0; i < nh; ++i) {
+    const __m256i t = _mm256_set1_epi64x(i * dhw);
+    const __m256i e0 = _mm256_cmpeq_epi64(rel, t);
+    const __m256i e1 = _mm256_cmpeq_epi64(rel, _mm256_add_epi64(t, _mm256_set1_epi64x(1)));
+    const __m256i m = _mm256_blend_epi32(e0, e1, 0xAA);
+    acc = _mm256_or_si256(acc, m);
+    _mm256_storeu_ps(dst + i * drs, _mm256_and_ps(_mm256_castsi256_ps(m), dd));
+  }
+  return _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(acc, _mm256_setzero_si256()))) == 0;
+}
+
+int64_t max_bwd_nchw_k2(const float* dy, const int64_t* idx, int64_t n, int64_t nh, int64_t dhw,
+                        float* dst, int64_t drs, int64_t base) {
+  if (n < 4) return 0;
+  for (int64_t k = 0;; k += 4) {
+    if (k + 4 > n) k = n - 4;  // the tail as one block overlapping the previous (same values)
+    if (!bwd_k2_block(dy + k, idx + k, nh, dhw, dst + 2 * k, drs, base + 2 * k)) return k;
+    if (k + 4 == n) return n;
+  }
+}
+
+// 8 channels: idx (2 x 4 int64) against each tap; 64-bit masks narrowed to 32-bit lanes.
+inline bool bwd_nhwc_block(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                           const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
+                           int64_t base) {
+  const __m256i b = _mm256_set1_epi64x(base);
+  const __m256i r0 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), b);
+  const __m256i r1 =
+      _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 4)), b);
+  const __m256 d = _mm256_add_ps(_mm256_loadu_ps(dy), _mm256_setzero_ps());
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const __m256i tv = _mm256_set1_epi64x(tap_rel[t]);
+    const __m256 e0 = _mm256_castsi256_ps(_mm256_cmpeq_epi64(r0, tv));
+    const __m256 e1 = _mm256_castsi256_ps(_mm256_cmpeq_epi64(r1, tv));
+    const __m256 s = _mm256_shuffle_ps(e0, e1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
+    acc = _mm256_or_ps(acc, m);
+    _mm256_storeu_ps(dst + tap_pix[t] * C, _mm256_and_ps(m, d));
+  }
+  return _mm256_movemask_ps(acc) == 0xFF;
+}
+
+int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                     const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst, int64_t base) {
+  if (C < 8) return 0;
+  for (int64_t c = 0;; c += 8) {
+    if (c + 8 > C) c = C - 8;
+    if (!bwd_nhwc_block(dy + c, idx + c, tap_pix, tap_rel, ntaps, C, dst + c, base)) return c;
+    if (c + 8 == C) return C;
+  }
+}
+
 }  // namespace
 
-void fill_pool_kernels_f32(PoolKernelsF32& k) { pool_simd::fill<V>(k); }
+void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  pool_simd::fill<V>(k);
+  k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
+  k.max_bwd_nhwc = &max_bwd_nhwc;
+}
 
 }  // namespace avx2
 }  // namespace fastconv

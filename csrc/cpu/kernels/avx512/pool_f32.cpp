@@ -45,9 +45,76 @@ struct V {
   }
 };
 
+// 8 outputs: idx (8 x int64) against taps {0, 1} + i*dhw; 16-bit store mask with bits 2k, 2k + 1
+// from output k's two compares.
+inline bool bwd_k2_block(const float* dy, const int64_t* idx, int64_t nh, int64_t dhw, float* dst,
+                         int64_t drs, int64_t base) {
+  const __m512i rel = _mm512_sub_epi64(
+      _mm512_loadu_si512(idx),
+      _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0)));
+  const __m512 d8 = _mm512_castps256_ps512(_mm256_add_ps(_mm256_loadu_ps(dy), _mm256_setzero_ps()));
+  const __m512 dd = _mm512_permutexvar_ps(
+      _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0), d8);
+  const __m512i ones = _mm512_set1_epi32(-1);
+  __mmask8 acc = 0;
+  for (int64_t i = 0; i < nh; ++i) {
+    const __m512i t = _mm512_set1_epi64(i * dhw);
+    const __mmask8 e0 = _mm512_cmpeq_epi64_mask(rel, t);
+    const __mmask8 e1 = _mm512_cmpeq_epi64_mask(rel, _mm512_add_epi64(t, _mm512_set1_epi64(1)));
+    acc = static_cast<__mmask8>(acc | e0 | e1);
+    const __m512i m = _mm512_mask_blend_epi32(0xAAAA, _mm512_maskz_mov_epi64(e0, ones),
+                                              _mm512_maskz_mov_epi64(e1, ones));
+    _mm512_storeu_ps(dst + i * drs, _mm512_maskz_mov_ps(_mm512_test_epi32_mask(m, m), dd));
+  }
+  return acc == 0xFF;
+}
+
+int64_t max_bwd_nchw_k2(const float* dy, const int64_t* idx, int64_t n, int64_t nh, int64_t dhw,
+                        float* dst, int64_t drs, int64_t base) {
+  if (n < 8) return 0;
+  for (int64_t k = 0;; k += 8) {
+    if (k + 8 > n) k = n - 8;  // the tail as one block overlapping the previous (same values)
+    if (!bwd_k2_block(dy + k, idx + k, nh, dhw, dst + 2 * k, drs, base + 2 * k)) return k;
+    if (k + 8 == n) return n;
+  }
+}
+
+// 16 channels: idx (2 x 8 int64) against each tap; the two 8-bit masks form the 16-lane mask.
+inline bool bwd_nhwc_block(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                           const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
+                           int64_t base) {
+  const __m512i b = _mm512_set1_epi64(base);
+  const __m512i r0 = _mm512_sub_epi64(_mm512_loadu_si512(idx), b);
+  const __m512i r1 = _mm512_sub_epi64(_mm512_loadu_si512(idx + 8), b);
+  const __m512 d = _mm512_add_ps(_mm512_loadu_ps(dy), _mm512_setzero_ps());
+  unsigned acc = 0;
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const __m512i tv = _mm512_set1_epi64(tap_rel[t]);
+    const unsigned m = static_cast<unsigned>(_mm512_cmpeq_epi64_mask(r0, tv)) |
+                       (static_cast<unsigned>(_mm512_cmpeq_epi64_mask(r1, tv)) << 8);
+    acc |= m;
+    _mm512_storeu_ps(dst + tap_pix[t] * C, _mm512_maskz_mov_ps(static_cast<__mmask16>(m), d));
+  }
+  return acc == 0xFFFF;
+}
+
+int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                     const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst, int64_t base) {
+  if (C < 16) return 0;
+  for (int64_t c = 0;; c += 16) {
+    if (c + 16 > C) c = C - 16;
+    if (!bwd_nhwc_block(dy + c, idx + c, tap_pix, tap_rel, ntaps, C, dst + c, base)) return c;
+    if (c + 16 == C) return C;
+  }
+}
+
 }  // namespace
 
-void fill_pool_kernels_f32(PoolKernelsF32& k) { pool_simd::fill<V>(k); }
+void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  pool_simd::fill<V>(k);
+  k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
+  k.max_bwd_nhwc = &max_bwd_nhwc;
+}
 
 }  // namespace avx512
 }  // namespace fastconv
