@@ -17,6 +17,7 @@
 #include <cstring>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <sstream>
 #include <string>
@@ -109,7 +110,6 @@ struct Axis {
   std::vector<int64_t> first, count, size;
   int64_t step = 1;
   bool overlap = false;            // some input position is read by two outputs (conservative)
-  std::vector<double> lo_d, hi_d;  // first and first + count as doubles (index validation)
   double mean_taps = 1;
   double reach = 0;  // max over windows of (count - 1) * step
   // Max / avg pooling: outputs [full_lo, full_hi) have all k taps inside the input, the first at
@@ -125,12 +125,6 @@ struct Geom {
 };
 
 void finish_axis(Axis& a) {
-  a.lo_d.resize(a.first.size());
-  a.hi_d.resize(a.first.size());
-  for (size_t o = 0; o < a.first.size(); ++o) {
-    a.lo_d[o] = static_cast<double>(a.first[o]);
-    a.hi_d[o] = static_cast<double>(a.first[o] + a.count[o]);
-  }
   double total = 0;
   for (int64_t c : a.count) {
     total += static_cast<double>(c);
@@ -183,8 +177,9 @@ Axis pool_axis(const char* fn, const char* dim, int64_t in, int64_t out, int64_t
   a.size.resize(out);
   for (int64_t o = 0; o < out; ++o) {
     const int64_t start = o * stride - lo;
-    const int64_t i0 = start < 0 ? ceil_div(-start, dil) : 0;
-    const int64_t i1 = start < in ? std::min(k, ceil_div(in - start, dil)) : 0;
+    const bool full = start >= 0 && start + (keff - 1) < in;  // common case: no division
+    const int64_t i0 = full ? 0 : start < 0 ? ceil_div(-start, dil) : 0;
+    const int64_t i1 = full ? k : start < in ? std::min(k, ceil_div(in - start, dil)) : 0;
     const int64_t n = std::max<int64_t>(0, i1 - i0);
     FC_CHECK(!is_max || n > 0, fn, "the pooling window of output ", dim, " ", o,
              " holds no input element (input ", dim, " ", in, ", kernel ", k, ", stride ", stride,
@@ -739,10 +734,13 @@ struct RowPlan {
 template <typename T>
 class RowWin {
  public:
-  RowWin(T* gx, int64_t row_len, int64_t lo, int64_t hi, int64_t cap_rows, bool nt)
+  // buf: the calling thread's scratch (reused across tasks; grown when needed).
+  RowWin(T* gx, int64_t row_len, int64_t lo, int64_t hi, int64_t cap_rows, bool nt,
+         std::vector<T>& buf)
       : gx_(gx), rl_(row_len), lo_(lo), hi_(hi), cur_(lo), top_(lo), wlo_(lo),
-        cap_(std::max<int64_t>(1, std::min(cap_rows, hi - lo))), nt_(nt) {
-    buf_.resize(static_cast<size_t>(cap_ * rl_));
+        cap_(std::max<int64_t>(1, std::min(cap_rows, hi - lo))), nt_(nt), buf_(buf) {
+    if (buf_.size() < static_cast<size_t>(cap_ * rl_)) buf_.resize(static_cast<size_t>(cap_ * rl_));
+    cap_ = static_cast<int64_t>(buf_.size()) / std::max<int64_t>(rl_, 1);
   }
   // Writes out the rows below `final_below`, makes rows [a, b) (clipped to [lo, hi)) live and
   // returns them: element q of the image (row q / row_len) is at (returned)[q - off], valid for
@@ -789,7 +787,7 @@ class RowWin {
   T* gx_;
   int64_t rl_, lo_, hi_, cur_, top_, wlo_, cap_;
   bool nt_;
-  std::vector<T> buf_;
+  std::vector<T>& buf_;
 };
 
 // Runs body(t, img, r0, r1, win, rp) per task (row blocks of images); body calls win.open per
@@ -817,8 +815,9 @@ void backward_tasks(T* grad_x, const Shape& s, const Geom& g, Body&& body) {
     int64_t i0, i1, r0, r1;
     sp.get(t, i0, i1, r0, r1);
     const int64_t lo = rp.lo(r0), hi = rp.hi(r1, s.out_h, s.in_h);
+    thread_local std::vector<T> buf;  // scratch rows, reused by this thread's later tasks
     for (int64_t img = i0; img < i1; ++img) {
-      RowWin<T> win(grad_x + img * s.in_img(), row_len, lo, hi, cap, nt);
+      RowWin<T> win(grad_x + img * s.in_img(), row_len, lo, hi, cap, nt, buf);
       if (!body(img, r0, r1, lo, win, rp)) return;
       win.finish();
     }
@@ -952,6 +951,15 @@ void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape&
         const uint64_t qlo = static_cast<uint64_t>(ra * rl);
         const uint64_t qn = rb > ra ? static_cast<uint64_t>((rb - ra) * rl) : 0;
         const uint64_t uC = static_cast<uint64_t>(C);
+        if (C == 1) {
+          for (int64_t o = 0; o < out_w; ++o) {
+            const int64_t v = io[o];
+            if (check && !on_window(v, b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+            const uint64_t q = static_cast<uint64_t>(v);
+            if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o];
+          }
+          continue;
+        }
         for (int64_t o = 0; o < out_w; ++o) {
           const int64_t l0 = b0 + w0[o], n0 = nw[o];
           for (int64_t c = 0; c < C; ++c) {
@@ -1089,7 +1097,8 @@ FC_ALWAYS_INLINE bool indices_in_windows(const int64_t* __restrict v, int64_t n,
 class IndexCheck {
  public:
   IndexCheck(const Shape& s, const Geom& g)
-      : g_(g), in_hw_(s.in_h * s.in_w), in_w_(s.in_w), C_(s.C), out_w_(s.out_w),
+      : g_(g), hlo_(bounds(g.h, false)), hhi_(bounds(g.h, true)), wlo_(bounds(g.w, false)),
+        whi_(bounds(g.w, true)), in_hw_(s.in_h * s.in_w), in_w_(s.in_w), C_(s.C), out_w_(s.out_w),
         row_len_(s.out_w * s.C), img_len_(s.out_h * s.out_w * s.C), div_(s.in_w, in_hw_),
         in_w_d_(static_cast<double>(s.in_w)), inv_w_(1.0 / in_w_d_),
         in_hw_d_(static_cast<double>(in_hw_)) {
@@ -1105,7 +1114,7 @@ class IndexCheck {
       hl_.resize(len), hh_.resize(len), wl_.resize(len), wh_.resize(len);
       for (int64_t e = 0; e < len; ++e) {
         const int64_t oh = e / row_len_, ow = (e / C_) % out_w_;
-        hl_[e] = g.h.lo_d[oh], hh_[e] = g.h.hi_d[oh], wl_[e] = g.w.lo_d[ow], wh_[e] = g.w.hi_d[ow];
+        hl_[e] = hlo_[oh], hh_[e] = hhi_[oh], wl_[e] = wlo_[ow], wh_[e] = whi_[ow];
       }
     }
   }
@@ -1119,19 +1128,19 @@ class IndexCheck {
         return -1;
       return scan(id, e0, e1);
     }
-    const double* wlr = C_ == 1 ? g_.w.lo_d.data() : wl_.data();  // column bounds of one row
-    const double* whr = C_ == 1 ? g_.w.hi_d.data() : wh_.data();
+    const double* wlr = C_ == 1 ? wlo_.data() : wl_.data();  // column bounds of one row
+    const double* whr = C_ == 1 ? whi_.data() : wh_.data();
     for (int64_t oh = r0; oh < r1; ++oh) {
       const int64_t e0 = oh * row_len_;
-      const double *hlo = &g_.h.lo_d[oh], *hhi = &g_.h.hi_d[oh];
+      const double *hlo = &hlo_[oh], *hhi = &hhi_[oh];
       bool ok = true;
       if (row_tab_) {
         ok = indices_in_windows<false, true>(id + e0, row_len_, hlo, hhi, wlr, whr, in_w_d_,
                                              inv_w_, in_hw_d_);
       } else if (vec_) {  // NHWC with long rows: one shared window per pixel
         for (int64_t ow = 0; ow < out_w_ && ok; ++ow)
-          ok = indices_in_windows<false, false>(id + e0 + ow * C_, C_, hlo, hhi, &g_.w.lo_d[ow],
-                                                &g_.w.hi_d[ow], in_w_d_, inv_w_, in_hw_d_);
+          ok = indices_in_windows<false, false>(id + e0 + ow * C_, C_, hlo, hhi, &wlo_[ow],
+                                                &whi_[ow], in_w_d_, inv_w_, in_hw_d_);
       } else {
         ok = false;  // dilated windows: the exact scalar scan only
       }
@@ -1144,6 +1153,13 @@ class IndexCheck {
   }
 
  private:
+  // first[o] (or first[o] + count[o] when `end`) as doubles, for the vector checks.
+  static std::vector<double> bounds(const Axis& a, bool end) {
+    std::vector<double> b(a.first.size());
+    for (size_t o = 0; o < b.size(); ++o)
+      b[o] = static_cast<double>(a.first[o] + (end ? a.count[o] : 0));
+    return b;
+  }
   // Exact scalar check of elements [e0, e1) of one image: the first bad position, or -1.
   int64_t scan(const int64_t* id, int64_t e0, int64_t e1) const {
     for (int64_t e = e0; e < e1; ++e) {
@@ -1158,6 +1174,7 @@ class IndexCheck {
     return -1;
   }
   const Geom& g_;
+  std::vector<double> hlo_, hhi_, wlo_, whi_;
   int64_t in_hw_, in_w_, C_, out_w_, row_len_, img_len_;
   RowDiv div_;
   double in_w_d_, inv_w_, in_hw_d_;
@@ -1198,14 +1215,14 @@ template <typename T>
 void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind, T* grad_x,
                           const Shape& s, const Geom& g) {
   if (s.images == 0 || s.C == 0) return;
-  const IndexCheck chk(s, g);
   std::vector<int64_t> bad;
   int64_t max_rows = 0;
   for (int64_t c : g.h.count) max_rows = std::max(max_rows, c);
   const bool fused = g.w.step == 1 && max_rows <= kFusedRows;
+  std::unique_ptr<IndexCheck> chk(fused ? nullptr : new IndexCheck(s, g));
   max_backward(
       grad_out, ind, grad_x, s, g, fused,
-      [&](const int64_t* id, int64_t r0, int64_t r1) { return chk.first_bad(id, r0, r1); }, bad);
+      [&](const int64_t* id, int64_t r0, int64_t r1) { return chk->first_bad(id, r0, r1); }, bad);
   if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
 }
 
