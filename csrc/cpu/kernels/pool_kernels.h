@@ -24,6 +24,13 @@ struct PoolKernelsF32 {
   int64_t (*max_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
                          float* out, int64_t* idx, int64_t base) = nullptr;
 
+  // NCHW avg forward, the same geometry as max_nchw_s*: out[k] = (sum of its taps, added in
+  // tap order to 0) / divisor. All n when n >= lanes, else 0.
+  int64_t (*avg_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, float divisor) = nullptr;
+  int64_t (*avg_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, float divisor) = nullptr;
+
   // NHWC max forward, one output pixel: channels c < C of taps t < ntaps at
   // x[tap_pix[t]*C + c] (tap_pix: pixel offsets from x, t = 0 first), flat plane index
   // base + tap_rel[t]. Writes out[c], idx[c] (idx may be null) for every channel when

@@ -8,6 +8,7 @@
 //   M takes(F v, F m)                        lanes where v > m || isnan(v)
 //   F sel(M u, F a, F b)                     u ? a : b per lane
 //   I seli(M u, I a, I b)
+//   F zero(), add(F, F), div(F, F), set1(float)
 //   I set1i(int32_t)
 //   void store_idx(int64_t* d, I off, int64_t b0, int64_t step)   d[l] = b0 + l*step + off[l]
 //   void dup2(const float* s, float* d)      d[2l] = d[2l + 1] = s[l], l < L
@@ -139,6 +140,30 @@ int64_t max_nhwc(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
              : max_nhwc_impl<V, false>(x, tap_pix, tap_rel, ntaps, C, out, idx, base);
 }
 
+// Avg: out[k] = (((0 + tap 0) + tap 1) + ...) / d, taps in the order given.
+template <typename V, int S, int NB>
+inline void avg_nchw_block(const float* x, const int32_t* tap_off, int64_t ntaps, float* out,
+                           typename V::F d) {
+  typename V::F acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  for (int64_t t = 0; t < ntaps; ++t)
+    for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], load_s<V, S>(x + b * V::L * S + tap_off[t]));
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, V::div(acc[b], d));
+}
+
+template <typename V, int S>
+int64_t avg_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n, float* out,
+                 float divisor) {
+  constexpr int64_t L = V::L;
+  if (n < L) return 0;
+  const typename V::F d = V::set1(divisor);
+  int64_t k = 0;
+  for (; k + 2 * L <= n; k += 2 * L) avg_nchw_block<V, S, 2>(x + k * S, tap_off, ntaps, out + k, d);
+  for (; k + L <= n; k += L) avg_nchw_block<V, S, 1>(x + k * S, tap_off, ntaps, out + k, d);
+  if (k < n) avg_nchw_block<V, S, 1>(x + (n - L) * S, tap_off, ntaps, out + (n - L), d);
+  return n;
+}
+
 template <typename V>
 void dup2(const float* src, int64_t n, float* dst) {
   int64_t i = 0;
@@ -152,6 +177,8 @@ void fill(PoolKernelsF32& k) {
   k.max_nchw_s1 = &max_nchw<V, 1>;
   k.max_nchw_s2 = &max_nchw<V, 2>;
   k.max_nhwc = &max_nhwc<V>;
+  k.avg_nchw_s1 = &avg_nchw<V, 1>;
+  k.avg_nchw_s2 = &avg_nchw<V, 2>;
   k.dup2 = &dup2<V>;
 }
 

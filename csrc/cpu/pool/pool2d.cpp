@@ -581,17 +581,38 @@ void avg_row_interior(const T* __restrict x, T* __restrict o, const Geom& g, con
 
 template <typename T>
 void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, const AvgDiv& dv,
-                   int64_t in_w, int64_t out_w, int64_t r0, int64_t r1) {
+                   int64_t in_plane, int64_t in_w, int64_t out_w, int64_t r0, int64_t r1) {
   int64_t a = g.w.full_lo, b = g.w.full_hi;  // empty for adaptive pooling
   if (!(b - a >= 4 && (g.w.stride == 1 || g.w.stride == 2))) a = b = out_w;
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  const int64_t S = g.w.stride;
+  std::vector<int32_t> taps;
+  int64_t taps_nh = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     for (int64_t ow = 0; ow < out_w; ++ow) {
       if (ow == a) {
-        if (g.w.stride == 1)
-          avg_row_interior<T, 1>(x, out + oh * out_w, g, dv, oh, in_w, a, b);
-        else
-          avg_row_interior<T, 2>(x, out + oh * out_w, g, dv, oh, in_w, a, b);
+        int64_t done = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (simd && nh > 0 && b - a >= simd->lanes) {
+            if (nh != taps_nh) window_taps(nh, g.w.k, in_w, 1, taps, nullptr), taps_nh = nh;
+            const int64_t base = h0 * in_w + a * S - g.w.pad_lo;
+            int64_t n = b - a;
+            // The stride-2 loads read one element past the last tap: keep in the plane.
+            if (base + (n - 1) * S + taps.back() + (S - 1) >= in_plane)
+              --n;
+            T d1, d2;
+            dv.get(nh, g.w.k, g.h.size[oh], g.w.size[a], d1, d2);
+            done = (S == 1 ? simd->avg_nchw_s1 : simd->avg_nchw_s2)(
+                x + base, taps.data(), nh * g.w.k, n, out + oh * out_w + a, d1);
+          }
+        }
+        if (a + done < b) {
+          if (S == 1)
+            avg_row_interior<T, 1>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+          else
+            avg_row_interior<T, 2>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+        }
         ow = b - 1;
         continue;
       }
@@ -689,7 +710,7 @@ void avg_forward(const T* x, T* out, const Shape& s, const Geom& g, const AvgDiv
       if (s.nhwc)
         avg_rows_nhwc(xi, oi, g, dv, s.in_w, s.out_w, s.C, r0, r1);
       else
-        avg_rows_nchw(xi, oi, g, dv, s.in_w, s.out_w, r0, r1);
+        avg_rows_nchw(xi, oi, g, dv, s.in_h * s.in_w, s.in_w, s.out_w, r0, r1);
     }
   });
 }
@@ -1020,6 +1041,17 @@ void avg_backward(const T* grad_out, T* grad_x, const Shape& s, const Geom& g, c
           for (int64_t e = 0; e < rl; ++e) wr[e] += rr[e];
         }
       } else {
+        if (C == 1) {
+          for (int64_t ow = 0; ow < out_w; ++ow) {
+            const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
+            const T dv1 = d[ow];
+            for (int64_t h = ra; h < rb; ++h) {
+              T* __restrict wr = w + h * in_w + w0 - off;
+              for (int64_t j = 0; j < nw; ++j) wr[j] += dv1;
+            }
+          }
+          continue;
+        }
         for (int64_t ow = 0; ow < out_w; ++ow) {
           const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
           const T* __restrict dp = d.data() + ow * C;

@@ -29,6 +29,10 @@ struct V {
     return _mm256_castps_si256(
         _mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), u));
   }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
     const __m256i lane = _mm256_set_epi64x(b0 + 3 * step, b0 + 2 * step, b0 + step, b0);

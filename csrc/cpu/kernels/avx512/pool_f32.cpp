@@ -25,6 +25,10 @@ struct V {
   }
   static F sel(M u, F a, F b) { return _mm512_mask_blend_ps(u, b, a); }
   static I seli(M u, I a, I b) { return _mm512_mask_blend_epi32(u, b, a); }
+  static F zero() { return _mm512_setzero_ps(); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F set1(float v) { return _mm512_set1_ps(v); }
   static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
     const __m512i lane = _mm512_set_epi64(b0 + 7 * step, b0 + 6 * step, b0 + 5 * step,
