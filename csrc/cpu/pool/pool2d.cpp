@@ -839,10 +839,12 @@ void backward_tasks(T* grad_x, const Shape& s, const Geom& g, Body&& body) {
     thread_local std::vector<T> buf;  // scratch rows, reused by this thread's later tasks
     for (int64_t img = i0; img < i1; ++img) {
       RowWin<T> win(grad_x + img * s.in_img(), row_len, lo, hi, cap, nt, buf);
-      if (!body(img, r0, r1, lo, win, rp)) return;
+      if (!body(img, r0, r1, lo, win, rp)) break;
       win.finish();
     }
     if (nt) stream_fence();
+    // Keep small scratch for the next task; give back what only huge rows needed.
+    if (buf.capacity() * sizeof(T) > (size_t(8) << 20)) std::vector<T>().swap(buf);
   });
 }
 
