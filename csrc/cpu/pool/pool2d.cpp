@@ -2,14 +2,18 @@
 //
 // One engine serves max, avg and adaptive pooling: an Axis table per spatial dimension lists, for
 // every output row (column), the first input position its window reads and how many taps it has,
-// so the inner loops never test bounds. NCHW runs as "NHWC with C = 1" over batch*channels planes;
-// NHWC loops innermost over contiguous channels (plain loops, auto-vectorised).
+// so the inner loops never test bounds. NCHW runs as "NHWC with C = 1" over batch*channels planes
+// (and NHWC with one channel as NCHW: the same memory); NHWC loops innermost over contiguous
+// channels. Float rows go to the active ISA's SIMD kernels (KernelTable::pool_f32, generated from
+// kernels/pool_simd.h): max / avg forward across width (NCHW, stride 1 or 2) or channels (NHWC),
+// indices in the same pass, and gather kernels for max backward with non-overlapping windows.
+// Without them (scalar ISA, double) the portable loops below do the same arithmetic in the same
+// order, so results are bitwise identical under every ISA.
 //
 // Threading: tasks are (images x output-row blocks) cut by a fixed work grain, never by the thread
-// count. Backward: each task first zeroes the part of grad_x it owns, then scatters into it only:
-// row blocks when windows do not overlap vertically, else whole images (NCHW planes, or NHWC
-// (image, channel block)). Every grad_x element therefore accumulates in row-major output order,
-// whatever the thread count.
+// count. Backward: see "backward" below (row blocks own grad_x rows and replay, in output order,
+// every output row that reaches them), so every grad_x element accumulates in row-major output
+// order whatever the thread count.
 #include "cpu/pool/pool2d.h"
 
 #include <algorithm>
