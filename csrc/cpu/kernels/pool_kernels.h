@@ -54,6 +54,12 @@ struct PoolKernelsF32 {
                           const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
                           int64_t base) = nullptr;
 
+  // Max backward index check of one output row, k < n: is idx[k] one of base + first[k] +
+  // i*dhw + j (i < nh, j < cnt[k]), in unsigned 64-bit arithmetic? Returns n when all are, else
+  // the first output of the first vector block holding one that is not (the caller finds it).
+  int64_t (*check_row)(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
+                       int64_t base, int64_t nh, int64_t dhw) = nullptr;
+
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
 };

@@ -909,6 +909,8 @@ void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape&
   const bool k2 = simd && simd->max_bwd_nchw_k2 && no_w_overlap && g.w.k == 2 &&
                   g.w.stride == 2 && g.w.full_hi - g.w.full_lo >= simd->lanes;
   const bool gather_nhwc = simd && simd->max_bwd_nhwc && no_w_overlap && C >= simd->lanes;
+  // The row check kernel is index-only: any T (the float table's entry serves double too).
+  const auto row_check = kernels().pool_f32.check_row;
   std::mutex mu;
   backward_tasks(grad_x, s, g, [&](int64_t img, int64_t r0, int64_t r1, int64_t lo, RowWin<T>& win,
                                    const RowPlan& rp) {
@@ -973,15 +975,29 @@ void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape&
             simd_done = true;
           }
         }
+        if (!simd_done && C == 1 && check && row_check) {
+          const int64_t k = row_check(io, out_w, w0, nw, b0, nh, dhw);
+          for (int64_t o = k; o < out_w; ++o)
+            if (!on_window(io[o], b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+          for (int64_t o = 0; o < out_w; ++o) w[io[o] - off] += gr[o];
+          simd_done = true;
+        }
         if (!simd_done && !scalar(0, out_w, 0)) return false;
       } else {  // halo rows are checked by their own task: clip every position to the live rows
         const uint64_t qlo = static_cast<uint64_t>(ra * rl);
         const uint64_t qn = rb > ra ? static_cast<uint64_t>((rb - ra) * rl) : 0;
         const uint64_t uC = static_cast<uint64_t>(C);
         if (C == 1) {
+          bool chk = check;
+          if (chk && row_check) {  // vector check of the row first, then the plain scatter
+            const int64_t k = row_check(io, out_w, w0, nw, b0, nh, dhw);
+            for (int64_t o = k; o < out_w; ++o)
+              if (!on_window(io[o], b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+            chk = false;
+          }
           for (int64_t o = 0; o < out_w; ++o) {
             const int64_t v = io[o];
-            if (check && !on_window(v, b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+            if (chk && !on_window(v, b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
             const uint64_t q = static_cast<uint64_t>(v);
             if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o];
           }

@@ -2,6 +2,8 @@
 // pool_kernels.h). 8 float lanes; masks are float vectors (all-ones lanes).
 #include <immintrin.h>
 
+#include <cstdint>
+
 #include "cpu/kernels/pool_simd.h"
 
 namespace fastconv {
@@ -114,9 +116,39 @@ int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix
   }
 }
 
+// Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
+int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
+                  int64_t base, int64_t nh, int64_t dhw) {
+  const __m256i sign = _mm256_set1_epi64x(INT64_MIN), b = _mm256_set1_epi64x(base);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k));
+    const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + k));
+    const __m256i w = _mm256_xor_si256(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cnt + k)), sign);
+    __m256i r = _mm256_xor_si256(_mm256_sub_epi64(v, _mm256_add_epi64(f, b)), sign);
+    const __m256i step = _mm256_set1_epi64x(dhw);
+    __m256i ok = _mm256_cmpgt_epi64(w, r);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm256_sub_epi64(r, step);  // (rel - i*dhw) ^ sign, wrapping like the unsigned rule
+      ok = _mm256_or_si256(ok, _mm256_cmpgt_epi64(w, r));
+    }
+    if (_mm256_movemask_pd(_mm256_castsi256_pd(ok)) != 0xF) return k;
+  }
+  for (; k < n; ++k) {
+    const uint64_t rel = static_cast<uint64_t>(idx[k]) - static_cast<uint64_t>(base + first[k]);
+    bool ok = false;
+    for (int64_t i = 0; i < nh; ++i)
+      ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(cnt[k]);
+    if (!ok) return k;
+  }
+  return n;
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  k.check_row = &check_row;
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;

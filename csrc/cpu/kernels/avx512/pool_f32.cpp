@@ -112,9 +112,35 @@ int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix
   }
 }
 
+int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
+                  int64_t base, int64_t nh, int64_t dhw) {
+  const __m512i b = _mm512_set1_epi64(base), step = _mm512_set1_epi64(dhw);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m512i w = _mm512_loadu_si512(cnt + k);
+    __m512i r = _mm512_sub_epi64(_mm512_loadu_si512(idx + k),
+                                 _mm512_add_epi64(_mm512_loadu_si512(first + k), b));
+    __mmask8 ok = _mm512_cmplt_epu64_mask(r, w);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm512_sub_epi64(r, step);
+      ok = static_cast<__mmask8>(ok | _mm512_cmplt_epu64_mask(r, w));
+    }
+    if (ok != 0xFF) return k;
+  }
+  for (; k < n; ++k) {
+    const uint64_t rel = static_cast<uint64_t>(idx[k]) - static_cast<uint64_t>(base + first[k]);
+    bool ok = false;
+    for (int64_t i = 0; i < nh; ++i)
+      ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(cnt[k]);
+    if (!ok) return k;
+  }
+  return n;
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  k.check_row = &check_row;
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;
