@@ -60,6 +60,12 @@ struct PoolKernelsF32 {
   int64_t (*check_row)(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
                        int64_t base, int64_t nh, int64_t dhw) = nullptr;
 
+  // The same for n indices sharing one window (an NHWC pixel): first tap base, cnt columns.
+  // Returns the first output of the first bad vector block, or where the whole blocks end (the
+  // caller checks from there).
+  int64_t (*check_run)(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
+                       int64_t dhw) = nullptr;
+
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
 };

@@ -911,6 +911,7 @@ void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape&
   const bool gather_nhwc = simd && simd->max_bwd_nhwc && no_w_overlap && C >= simd->lanes;
   // The row check kernel is index-only: any T (the float table's entry serves double too).
   const auto row_check = kernels().pool_f32.check_row;
+  const auto run_check = kernels().pool_f32.check_run;
   std::mutex mu;
   backward_tasks(grad_x, s, g, [&](int64_t img, int64_t r0, int64_t r1, int64_t lo, RowWin<T>& win,
                                    const RowPlan& rp) {
@@ -1005,9 +1006,16 @@ void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape&
         }
         for (int64_t o = 0; o < out_w; ++o) {
           const int64_t l0 = b0 + w0[o], n0 = nw[o];
+          bool chk = check;
+          if (chk && run_check) {  // vector check of the pixel's indices, then a plain scatter
+            for (int64_t c = run_check(io + o * C, C, l0, n0, nh, dhw); c < C; ++c)
+              if (!on_window(io[o * C + c], l0, nh, dhw, n0))
+                return report((oh * out_w + o) * C + c);
+            chk = false;
+          }
           for (int64_t c = 0; c < C; ++c) {
             const int64_t v = io[o * C + c];
-            if (check && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
+            if (chk && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
             const uint64_t q = static_cast<uint64_t>(v) * uC + static_cast<uint64_t>(c);
             if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o * C + c];
           }

@@ -145,10 +145,30 @@ int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int
   return n;
 }
 
+int64_t check_run(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
+                  int64_t dhw) {
+  const __m256i sign = _mm256_set1_epi64x(INT64_MIN), b = _mm256_set1_epi64x(base);
+  const __m256i w = _mm256_xor_si256(_mm256_set1_epi64x(cnt), sign);
+  const __m256i step = _mm256_set1_epi64x(dhw);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k));
+    __m256i r = _mm256_xor_si256(_mm256_sub_epi64(v, b), sign);
+    __m256i ok = _mm256_cmpgt_epi64(w, r);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm256_sub_epi64(r, step);
+      ok = _mm256_or_si256(ok, _mm256_cmpgt_epi64(w, r));
+    }
+    if (_mm256_movemask_pd(_mm256_castsi256_pd(ok)) != 0xF) return k;
+  }
+  return k;  // the caller checks the tail
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
   k.check_row = &check_row;
+  k.check_run = &check_run;
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;

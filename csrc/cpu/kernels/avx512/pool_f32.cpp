@@ -137,10 +137,28 @@ int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int
   return n;
 }
 
+int64_t check_run(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
+                  int64_t dhw) {
+  const __m512i b = _mm512_set1_epi64(base), w = _mm512_set1_epi64(cnt);
+  const __m512i step = _mm512_set1_epi64(dhw);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    __m512i r = _mm512_sub_epi64(_mm512_loadu_si512(idx + k), b);
+    __mmask8 ok = _mm512_cmplt_epu64_mask(r, w);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm512_sub_epi64(r, step);
+      ok = static_cast<__mmask8>(ok | _mm512_cmplt_epu64_mask(r, w));
+    }
+    if (ok != 0xFF) return k;
+  }
+  return k;  // the caller checks the tail
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
   k.check_row = &check_row;
+  k.check_run = &check_run;
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;
