@@ -69,6 +69,7 @@ KernelTable make_avx2() {
   t.wino_f64 = FC_WINO(avx2, f64);
   t.dw_f32 = avx2::depthwise_f32();
   t.dw_f64 = avx2::depthwise_f64();
+  avx2::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
 #endif
@@ -87,6 +88,7 @@ KernelTable make_avx512() {
   t.wino_f64 = FC_WINO(avx512, f64);
   t.dw_f32 = avx512::depthwise_f32();
   t.dw_f64 = avx512::depthwise_f64();
+  avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
 #endif

@@ -3,6 +3,7 @@
 #pragma once
 #include "cpu/isa.h"
 #include "cpu/kernels/kernels.h"
+#include "cpu/kernels/pool_kernels.h"
 
 namespace fastconv {
 
@@ -48,6 +49,7 @@ struct KernelTable {
   WinoKernel<double> wino_f64;
   DwKernels<float> dw_f32;
   DwKernels<double> dw_f64;
+  PoolKernelsF32 pool_f32;  // pooling row kernels (lanes == 0: none, the drivers' own loops)
 
   template <typename T>
   const GemmKernel<T>& gemm() const;

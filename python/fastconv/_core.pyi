@@ -46,7 +46,8 @@ def max_pool2d_backward(grad_out: FloatArray, indices: IndexArray, grad_x: Float
                         k_h: int, k_w: int, stride_h: int, stride_w: int, pad_top: int,
                         pad_bottom: int, pad_left: int, pad_right: int, dil_h: int, dil_w: int,
                         layout: int) -> None:
-    """Raises ValueError (before writing grad_x) if an index is outside its own window."""
+    """Raises ValueError naming the first index (in array order) outside its own window; the
+    indices are checked as they are used, so grad_x is unspecified after that error."""
 def avg_pool2d_forward(x: FloatArray, out: FloatArray, k_h: int, k_w: int, stride_h: int,
                        stride_w: int, pad_top: int, pad_bottom: int, pad_left: int, pad_right: int,
                        count_include_pad: bool, divisor_override: int, layout: int) -> None:
@@ -61,7 +62,8 @@ def adaptive_max_pool2d_forward(x: FloatArray, out: FloatArray, indices: Optiona
                                 layout: int) -> None: ...
 def adaptive_max_pool2d_backward(grad_out: FloatArray, indices: IndexArray, grad_x: FloatArray,
                                  layout: int) -> None:
-    """Raises ValueError (before writing grad_x) if an index is outside its own window."""
+    """Raises ValueError naming the first index (in array order) outside its own window; the
+    indices are checked as they are used, so grad_x is unspecified after that error."""
 
 # --- geometry ----------------------------------------------------------------------------------
 def output_size(in_size: int, k: int, stride: int, pad_lo: int, pad_hi: int, dil: int,

@@ -2,26 +2,39 @@
 //
 // One engine serves max, avg and adaptive pooling: an Axis table per spatial dimension lists, for
 // every output row (column), the first input position its window reads and how many taps it has,
-// so the inner loops never test bounds. NCHW runs as "NHWC with C = 1" over batch*channels planes;
-// NHWC loops innermost over contiguous channels (plain loops, auto-vectorised).
+// so the inner loops never test bounds. NCHW runs as "NHWC with C = 1" over batch*channels planes
+// (and NHWC with one channel as NCHW: the same memory); NHWC loops innermost over contiguous
+// channels. Float rows go to the active ISA's SIMD kernels (KernelTable::pool_f32, generated from
+// kernels/pool_simd.h): max / avg forward across width (NCHW, stride 1 or 2) or channels (NHWC),
+// indices in the same pass, and gather kernels for max backward with non-overlapping windows.
+// Without them (scalar ISA, double) the portable loops below do the same arithmetic in the same
+// order, so results are bitwise identical under every ISA.
 //
 // Threading: tasks are (images x output-row blocks) cut by a fixed work grain, never by the thread
-// count. Backward: each task first zeroes the part of grad_x it owns, then scatters into it only:
-// row blocks when windows do not overlap vertically, else whole images (NCHW planes, or NHWC
-// (image, channel block)). Every grad_x element therefore accumulates in row-major output order,
-// whatever the thread count.
+// count. Backward: see "backward" below (row blocks own grad_x rows and replay, in output order,
+// every output row that reaches them), so every grad_x element accumulates in row-major output
+// order whatever the thread count.
 #include "cpu/pool/pool2d.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "common/check.h"
+#include "cpu/dispatch.h"
+#include "cpu/kernels/pool_kernels.h"
 #include "cpu/parallel.h"
 
 #if defined(__GNUC__)
@@ -41,13 +54,66 @@ constexpr int64_t kMaxExtent = int64_t(1) << 60;  // bound on sizes, strides and
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }  // a >= 0, b > 0
 
+// Outputs this large (bytes) are written with non-temporal stores: they cannot stay in cache, and
+// streaming them saves the read-for-ownership of every line.
+constexpr double kStreamBytes = 8.0 * 1024 * 1024;
+
+// dst[0, n) = src[0, n); non-temporal 16-byte stores (SSE2, the x86-64 baseline) when `nt`.
+// Callers fence (stream_fence) before the data is read by another thread.
+template <typename T>
+void out_copy(T* dst, const T* src, int64_t n, bool nt) {
+#if defined(__SSE2__)
+  if (nt && n * static_cast<int64_t>(sizeof(T)) >= 64) {
+    char* d = reinterpret_cast<char*>(dst);
+    const char* s = reinterpret_cast<const char*>(src);
+    int64_t bytes = n * static_cast<int64_t>(sizeof(T));
+    const int64_t head = static_cast<int64_t>((16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15);
+    std::memcpy(d, s, static_cast<size_t>(head));  // dst is T-aligned: head is whole elements
+    d += head, s += head, bytes -= head;
+    int64_t i = 0;
+    for (; i + 16 <= bytes; i += 16)
+      _mm_stream_si128(reinterpret_cast<__m128i*>(d + i),
+                       _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)));
+    std::memcpy(d + i, s + i, static_cast<size_t>(bytes - i));
+    return;
+  }
+#endif
+  (void)nt;
+  if (n > 0) std::memcpy(dst, src, sizeof(T) * static_cast<size_t>(n));
+}
+
+template <typename T>
+void out_zero(T* dst, int64_t n, bool nt) {
+#if defined(__SSE2__)
+  if (nt && n * static_cast<int64_t>(sizeof(T)) >= 64) {
+    char* d = reinterpret_cast<char*>(dst);
+    int64_t bytes = n * static_cast<int64_t>(sizeof(T));
+    const int64_t head = static_cast<int64_t>((16 - (reinterpret_cast<uintptr_t>(d) & 15)) & 15);
+    std::memset(d, 0, static_cast<size_t>(head));
+    d += head, bytes -= head;
+    const __m128i z = _mm_setzero_si128();
+    int64_t i = 0;
+    for (; i + 16 <= bytes; i += 16) _mm_stream_si128(reinterpret_cast<__m128i*>(d + i), z);
+    std::memset(d + i, 0, static_cast<size_t>(bytes - i));
+    return;
+  }
+#endif
+  (void)nt;
+  std::fill(dst, dst + n, T(0));
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 // Window geometry along one axis: output o reads input positions first[o] + i*step, i < count[o].
 // size[o] is avg pooling's count_include_pad extent (window clipped to input + pad_hi only).
 struct Axis {
   std::vector<int64_t> first, count, size;
   int64_t step = 1;
   bool overlap = false;            // some input position is read by two outputs (conservative)
-  std::vector<double> lo_d, hi_d;  // first and first + count as doubles (index validation)
   double mean_taps = 1;
   double reach = 0;  // max over windows of (count - 1) * step
   // Max / avg pooling: outputs [full_lo, full_hi) have all k taps inside the input, the first at
@@ -63,12 +129,6 @@ struct Geom {
 };
 
 void finish_axis(Axis& a) {
-  a.lo_d.resize(a.first.size());
-  a.hi_d.resize(a.first.size());
-  for (size_t o = 0; o < a.first.size(); ++o) {
-    a.lo_d[o] = static_cast<double>(a.first[o]);
-    a.hi_d[o] = static_cast<double>(a.first[o] + a.count[o]);
-  }
   double total = 0;
   for (int64_t c : a.count) {
     total += static_cast<double>(c);
@@ -121,8 +181,9 @@ Axis pool_axis(const char* fn, const char* dim, int64_t in, int64_t out, int64_t
   a.size.resize(out);
   for (int64_t o = 0; o < out; ++o) {
     const int64_t start = o * stride - lo;
-    const int64_t i0 = start < 0 ? ceil_div(-start, dil) : 0;
-    const int64_t i1 = start < in ? std::min(k, ceil_div(in - start, dil)) : 0;
+    const bool full = start >= 0 && start + (keff - 1) < in;  // common case: no division
+    const int64_t i0 = full ? 0 : start < 0 ? ceil_div(-start, dil) : 0;
+    const int64_t i1 = full ? k : start < in ? std::min(k, ceil_div(in - start, dil)) : 0;
     const int64_t n = std::max<int64_t>(0, i1 - i0);
     FC_CHECK(!is_max || n > 0, fn, "the pooling window of output ", dim, " ", o,
              " holds no input element (input ", dim, " ", in, ", kernel ", k, ", stride ", stride,
@@ -186,12 +247,14 @@ Geom adaptive_geom(const char* fn, const Pool2dParams& p) {
 struct Shape {
   bool nhwc;
   int64_t channels, C, images, in_h, in_w, out_h, out_w;
+  bool layout_nhwc;  // the caller's layout (NHWC with one channel runs as NCHW: same memory)
   int64_t in_img() const { return in_h * in_w * C; }
   int64_t out_img() const { return out_h * out_w * C; }
 };
 
 Shape shape_of(const Pool2dParams& p) {
-  const bool nhwc = p.layout == Layout::NHWC;
+  const bool layout_nhwc = p.layout == Layout::NHWC;
+  const bool nhwc = layout_nhwc && p.channels != 1;
   return Shape{nhwc,
                p.channels,
                nhwc ? p.channels : 1,
@@ -199,7 +262,8 @@ Shape shape_of(const Pool2dParams& p) {
                p.in_h,
                p.in_w,
                p.out_h,
-               p.out_w};
+               p.out_w,
+               layout_nhwc};
 }
 
 // Cuts `items` x `rows` into tasks of about kGrain work: row blocks of one item when an item is
@@ -332,14 +396,44 @@ inline void max_one(const T* __restrict x, int64_t base, int64_t nh, int64_t dh,
   idx = mi;
 }
 
+// The SIMD row kernels of the active ISA for T (float only), or null: then the portable loops.
+template <typename T>
+const PoolKernelsF32* simd_kernels(const Geom& g, int64_t in_w) {
+  if constexpr (!std::is_same_v<T, float>) {
+    return nullptr;
+  } else {
+    const PoolKernelsF32& k = kernels().pool_f32;
+    // Tap offsets (and offset + 1 for the stride-2 loads) must be exact int32.
+    if (k.lanes == 0 || g.max_offset(in_w) + 1 > 2147483647.0) return nullptr;
+    return &k;
+  }
+}
+
+// Tap offsets of an nh x nw window (row step dh, column step dw) in row-major window order.
+inline void window_taps(int64_t nh, int64_t nw, int64_t dh, int64_t dw, std::vector<int32_t>& rel,
+                        std::vector<int64_t>* pix) {
+  rel.resize(static_cast<size_t>(nh * nw));
+  if (pix) pix->resize(rel.size());
+  for (int64_t i = 0, t = 0; i < nh; ++i)
+    for (int64_t j = 0; j < nw; ++j, ++t) {
+      rel[t] = static_cast<int32_t>(i * dh + j * dw);
+      if (pix) (*pix)[t] = i * dh + j * dw;
+    }
+}
+
 template <typename T, bool IDX>
-void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const Geom& g, int64_t in_w,
-                   int64_t out_w, int64_t r0, int64_t r1) {
+void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKernelsF32* simd,
+                   const Geom& g, int64_t in_h, int64_t in_w, int64_t out_w, int64_t r0,
+                   int64_t r1) {
   const int64_t dh = g.h.step * in_w, dw = g.w.step;
   // Vector path for the interior columns when the stride is 1 or 2 and offsets fit the scratch.
   int64_t a = g.w.full_lo, b = g.w.full_hi;
-  const bool vec = off && b - a >= 4 && (g.w.stride == 1 || g.w.stride == 2);
+  const int64_t S = g.w.stride;
+  const bool use_simd = simd && b - a >= simd->lanes && (S == 1 || S == 2);
+  const bool vec = use_simd || (off && b - a >= 4 && (S == 1 || S == 2));
   if (!vec) a = b = out_w;
+  std::vector<int32_t> taps;
+  int64_t taps_nh = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     T* o = out + oh * out_w;
@@ -347,10 +441,31 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const Geom& g,
     int64_t scratch_idx;
     for (int64_t ow = 0; ow < out_w; ++ow) {
       if (ow == a) {
-        if (g.w.stride == 1)
-          max_row_interior<T, IDX, 1>(x, o, id, off, g, oh, in_w, a, b);
-        else
-          max_row_interior<T, IDX, 2>(x, o, id, off, g, oh, in_w, a, b);
+        int64_t done = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (use_simd) {
+            if (nh != taps_nh) window_taps(nh, g.w.k, dh, dw, taps, nullptr), taps_nh = nh;
+            const int64_t base = h0 * in_w + a * S - g.w.pad_lo;
+            int64_t n = b - a;
+            // The kernel reads S - 1 elements past the last tap of output n - 1: keep in the plane.
+            const int64_t last = base + (n - 1) * S + taps.back() + (S - 1);
+            if (last >= in_h * in_w) --n;
+            done = (S == 1 ? simd->max_nchw_s1 : simd->max_nchw_s2)(
+                x + base, taps.data(), nh * g.w.k, n, o + a, IDX ? id + a : nullptr, base);
+          }
+        }
+        if (a + done < b) {
+          if (off) {
+            if (S == 1)
+              max_row_interior<T, IDX, 1>(x, o, id, off, g, oh, in_w, a + done, b);
+            else
+              max_row_interior<T, IDX, 2>(x, o, id, off, g, oh, in_w, a + done, b);
+          } else {
+            for (int64_t c = a + done; c < b; ++c)
+              max_one(x, h0 * in_w + g.w.first[c], nh, dh, g.w.count[c], dw, o[c],
+                      IDX ? id[c] : scratch_idx);
+          }
+        }
         ow = b - 1;
         continue;
       }
@@ -381,32 +496,52 @@ inline void max_update(const T* __restrict v, T* __restrict m, int64_t C) {
 
 // NHWC: innermost loops across contiguous channels; the running max lives in the output pixel,
 // the winners' offsets in `off` (C entries), or, when offsets do not fit Off<T> (off == null),
-// int64 indices are tracked directly in the index output (not vectorised under SSE2).
+// int64 indices are tracked directly in the index output (not vectorised under SSE2). With SIMD
+// kernels (float), they do the leading multiple-of-lanes channels and these loops the rest.
 template <typename T, bool IDX>
-void max_rows_nhwc(const T* x, T* out, int64_t* ind, Off<T>* off, const Geom& g, int64_t in_w,
-                   int64_t out_w, int64_t C, int64_t r0, int64_t r1) {
+void max_rows_nhwc(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKernelsF32* simd,
+                   const Geom& g, int64_t in_w, int64_t out_w, int64_t C, int64_t r0,
+                   int64_t r1) {
   const int64_t dh = g.h.step * in_w, dw = g.w.step;
+  std::vector<int32_t> rel;
+  std::vector<int64_t> pix;
+  int64_t tab_nh = -1, tab_nw = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     for (int64_t ow = 0; ow < out_w; ++ow) {
       const int64_t base = h0 * in_w + g.w.first[ow], nw = g.w.count[ow];
       T* o = out + (oh * out_w + ow) * C;
       int64_t* id = IDX ? ind + (oh * out_w + ow) * C : nullptr;
-      std::copy(x + base * C, x + base * C + C, o);
-      if (IDX && off) std::fill(off, off + C, Off<T>(0));
-      if (IDX && !off) std::fill(id, id + C, base);
+      int64_t c0 = 0;
+      if constexpr (std::is_same_v<T, float>) {
+        if (simd && C >= simd->lanes) {
+          if (nh != tab_nh || nw != tab_nw) {
+            window_taps(nh, nw, dh, dw, rel, &pix);
+            tab_nh = nh, tab_nw = nw;
+          }
+          c0 = simd->max_nhwc(x + base * C, pix.data(), rel.data(), nh * nw, C, o, id, base);
+        }
+      }
+      if (c0 == C) continue;
+      const int64_t n = C - c0;
+      const T* xb = x + c0;
+      o += c0;
+      if (IDX) id += c0;
+      std::copy(xb + base * C, xb + base * C + n, o);
+      if (IDX && off) std::fill(off, off + n, Off<T>(0));
+      if (IDX && !off) std::fill(id, id + n, base);
       for (int64_t i = 0, row = base; i < nh; ++i, row += dh)
         for (int64_t j = (i == 0 ? 1 : 0); j < nw; ++j) {
           const int64_t pos = row + j * dw;
           if (!IDX)
-            max_update(x + pos * C, o, C);
+            max_update(xb + pos * C, o, n);
           else if (off)
-            max_update_idx(x + pos * C, o, off, static_cast<Off<T>>(pos - base), C);
+            max_update_idx(xb + pos * C, o, off, static_cast<Off<T>>(pos - base), n);
           else
-            max_update_idx(x + pos * C, o, id, pos, C);
+            max_update_idx(xb + pos * C, o, id, pos, n);
         }
       if (IDX && off)
-        for (int64_t c = 0; c < C; ++c) id[c] = base + static_cast<int64_t>(off[c]);
+        for (int64_t c = 0; c < n; ++c) id[c] = base + static_cast<int64_t>(off[c]);
     }
   }
 }
@@ -450,17 +585,38 @@ void avg_row_interior(const T* __restrict x, T* __restrict o, const Geom& g, con
 
 template <typename T>
 void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, const AvgDiv& dv,
-                   int64_t in_w, int64_t out_w, int64_t r0, int64_t r1) {
+                   int64_t in_plane, int64_t in_w, int64_t out_w, int64_t r0, int64_t r1) {
   int64_t a = g.w.full_lo, b = g.w.full_hi;  // empty for adaptive pooling
   if (!(b - a >= 4 && (g.w.stride == 1 || g.w.stride == 2))) a = b = out_w;
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  const int64_t S = g.w.stride;
+  std::vector<int32_t> taps;
+  int64_t taps_nh = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     for (int64_t ow = 0; ow < out_w; ++ow) {
       if (ow == a) {
-        if (g.w.stride == 1)
-          avg_row_interior<T, 1>(x, out + oh * out_w, g, dv, oh, in_w, a, b);
-        else
-          avg_row_interior<T, 2>(x, out + oh * out_w, g, dv, oh, in_w, a, b);
+        int64_t done = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (simd && nh > 0 && b - a >= simd->lanes) {
+            if (nh != taps_nh) window_taps(nh, g.w.k, in_w, 1, taps, nullptr), taps_nh = nh;
+            const int64_t base = h0 * in_w + a * S - g.w.pad_lo;
+            int64_t n = b - a;
+            // The stride-2 loads read one element past the last tap: keep in the plane.
+            if (base + (n - 1) * S + taps.back() + (S - 1) >= in_plane)
+              --n;
+            T d1, d2;
+            dv.get(nh, g.w.k, g.h.size[oh], g.w.size[a], d1, d2);
+            done = (S == 1 ? simd->avg_nchw_s1 : simd->avg_nchw_s2)(
+                x + base, taps.data(), nh * g.w.k, n, out + oh * out_w + a, d1);
+          }
+        }
+        if (a + done < b) {
+          if (S == 1)
+            avg_row_interior<T, 1>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+          else
+            avg_row_interior<T, 2>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+        }
         ow = b - 1;
         continue;
       }
@@ -529,20 +685,21 @@ void max_forward(const T* x, T* out, int64_t* ind, const Shape& s, const Geom& g
   forward_tasks(s, g, [&](int64_t i0, int64_t i1, int64_t r0, int64_t r1) {
     std::vector<Off<T>> scratch(fit ? static_cast<size_t>(s.nhwc ? s.C : s.out_w) : 0);
     Off<T>* off = fit ? scratch.data() : nullptr;
+    const PoolKernelsF32* simd = simd_kernels<T>(g, s.in_w);
     for (int64_t img = i0; img < i1; ++img) {
       const T* xi = x + img * s.in_img();
       T* oi = out + img * s.out_img();
       int64_t* ii = ind ? ind + img * s.out_img() : nullptr;
       if (s.nhwc) {
         if (ind)
-          max_rows_nhwc<T, true>(xi, oi, ii, off, g, s.in_w, s.out_w, s.C, r0, r1);
+          max_rows_nhwc<T, true>(xi, oi, ii, off, simd, g, s.in_w, s.out_w, s.C, r0, r1);
         else
-          max_rows_nhwc<T, false>(xi, oi, ii, off, g, s.in_w, s.out_w, s.C, r0, r1);
+          max_rows_nhwc<T, false>(xi, oi, ii, off, simd, g, s.in_w, s.out_w, s.C, r0, r1);
       } else {
         if (ind)
-          max_rows_nchw<T, true>(xi, oi, ii, off, g, s.in_w, s.out_w, r0, r1);
+          max_rows_nchw<T, true>(xi, oi, ii, off, simd, g, s.in_h, s.in_w, s.out_w, r0, r1);
         else
-          max_rows_nchw<T, false>(xi, oi, ii, off, g, s.in_w, s.out_w, r0, r1);
+          max_rows_nchw<T, false>(xi, oi, ii, off, simd, g, s.in_h, s.in_w, s.out_w, r0, r1);
       }
     }
   });
@@ -557,103 +714,386 @@ void avg_forward(const T* x, T* out, const Shape& s, const Geom& g, const AvgDiv
       if (s.nhwc)
         avg_rows_nhwc(xi, oi, g, dv, s.in_w, s.out_w, s.C, r0, r1);
       else
-        avg_rows_nchw(xi, oi, g, dv, s.in_w, s.out_w, r0, r1);
+        avg_rows_nchw(xi, oi, g, dv, s.in_h * s.in_w, s.in_w, s.out_w, r0, r1);
     }
   });
 }
 
-// Zeroes grad_x and calls body(img, c0, c1, r0, r1) so that each grad_x element is zeroed and then
-// accumulated by exactly one task, in row-major output order.
+// ---- backward -----------------------------------------------------------------------------------
+//
+// Tasks are (image, output-row block) pairs cut by sizes only. The task of output rows [r0, r1)
+// owns grad_x rows [lo, hi) (lo = the smallest first window row of rows >= r0, hi likewise for
+// r1: the blocks partition the rows) and computes them completely: it replays, in row-major output
+// order, every output row whose window reaches into [lo, hi) (with overlapping windows, a few rows
+// of the previous block: the halo), clipped to its rows. Every grad_x element therefore
+// accumulates the same terms in the same order as one sequential pass, whatever the thread count.
+// The rows are accumulated in a small window of zeroed scratch rows (RowWin) and written out once,
+// in order, as soon as no later output row can reach them: grad_x is written exactly once (with
+// non-temporal stores when large), never zero-filled and re-read.
+
+// Along the height: end[o] = one past the last input row of window o (first[o] when empty),
+// fmin[o] = min first[o'] over o' >= o (fmin[out] = in), pend[o] = max end[o'] over o' <= o.
+struct RowPlan {
+  std::vector<int64_t> end, fmin, pend;
+  RowPlan(const Axis& a, int64_t in) {
+    const size_t n = a.first.size();
+    end.resize(n), fmin.resize(n + 1), pend.resize(n);
+    for (size_t o = 0; o < n; ++o)
+      end[o] = a.count[o] > 0 ? a.first[o] + (a.count[o] - 1) * a.step + 1 : a.first[o];
+    fmin[n] = in;
+    for (size_t o = n; o-- > 0;) fmin[o] = std::min(a.first[o], fmin[o + 1]);
+    for (size_t o = 0; o < n; ++o) pend[o] = std::max(end[o], o ? pend[o - 1] : int64_t(0));
+  }
+  int64_t lo(int64_t r0) const { return r0 == 0 ? 0 : fmin[r0]; }
+  int64_t hi(int64_t r1, int64_t out, int64_t in) const { return r1 == out ? in : fmin[r1]; }
+  // First output row whose window may reach row `lo` or beyond (<= r0).
+  int64_t halo(int64_t r0, int64_t lo) const {
+    const auto it = std::upper_bound(pend.begin(), pend.begin() + r0, lo);
+    return static_cast<int64_t>(it - pend.begin());
+  }
+};
+
+// Grad_x rows [lo, hi) of one image, each row_len elements, written out exactly once and in
+// order through a window of scratch rows [wlo, wlo + cap): rows [cur, top) are live (zeroed, then
+// accumulated); rows below `cur` are written.
+template <typename T>
+class RowWin {
+ public:
+  // buf: the calling thread's scratch (reused across tasks; grown when needed).
+  RowWin(T* gx, int64_t row_len, int64_t lo, int64_t hi, int64_t cap_rows, bool nt,
+         std::vector<T>& buf)
+      : gx_(gx), rl_(row_len), lo_(lo), hi_(hi), cur_(lo), top_(lo), wlo_(lo),
+        cap_(std::max<int64_t>(1, std::min(cap_rows, hi - lo))), nt_(nt), buf_(buf) {
+    if (buf_.size() < static_cast<size_t>(cap_ * rl_)) buf_.resize(static_cast<size_t>(cap_ * rl_));
+    cap_ = static_cast<int64_t>(buf_.size()) / std::max<int64_t>(rl_, 1);
+  }
+  // Writes out the rows below `final_below`, makes rows [a, b) (clipped to [lo, hi)) live and
+  // returns them: element q of the image (row q / row_len) is at (returned)[q - off], valid for
+  // rows [*ra, *rb).
+  T* open(int64_t final_below, int64_t a, int64_t b, int64_t& off, int64_t& ra, int64_t& rb) {
+    flush_to(final_below);
+    ra = std::max(a, std::max(lo_, cur_));
+    rb = std::min(b, hi_);
+    if (rb > top_) {
+      if (rb - wlo_ > cap_) {  // slide: move the live rows to the front (grow if they do not fit)
+        const int64_t live = top_ - cur_;
+        if (rb - cur_ > cap_) {
+          cap_ = rb - cur_;
+          std::vector<T> nb(static_cast<size_t>(cap_ * rl_));
+          std::copy(buf_.begin() + (cur_ - wlo_) * rl_, buf_.begin() + (top_ - wlo_) * rl_,
+                    nb.begin());
+          buf_.swap(nb);
+        } else if (live > 0) {
+          std::memmove(buf_.data(), buf_.data() + (cur_ - wlo_) * rl_,
+                       sizeof(T) * static_cast<size_t>(live * rl_));
+        }
+        wlo_ = cur_;
+      }
+      std::fill(buf_.data() + (top_ - wlo_) * rl_, buf_.data() + (rb - wlo_) * rl_, T(0));
+      top_ = rb;
+    }
+    off = wlo_ * rl_;
+    return buf_.data();
+  }
+  void finish() { flush_to(hi_); }
+
+ private:
+  void flush_to(int64_t h) {
+    h = std::min(h, hi_);
+    if (h <= cur_) return;
+    const int64_t live_end = std::min(h, top_);
+    if (live_end > cur_)
+      out_copy(gx_ + cur_ * rl_, buf_.data() + (cur_ - wlo_) * rl_, (live_end - cur_) * rl_, nt_);
+    const int64_t z0 = std::max(cur_, top_);
+    if (h > z0) out_zero(gx_ + z0 * rl_, (h - z0) * rl_, nt_);
+    cur_ = h;
+    if (top_ < cur_) top_ = wlo_ = cur_;
+  }
+  T* gx_;
+  int64_t rl_, lo_, hi_, cur_, top_, wlo_, cap_;
+  bool nt_;
+  std::vector<T>& buf_;
+};
+
+// Runs body(t, img, r0, r1, win, rp) per task (row blocks of images); body calls win.open per
+// output row it replays.
 template <typename T, typename Body>
 void backward_tasks(T* grad_x, const Shape& s, const Geom& g, Body&& body) {
   if (s.images == 0 || s.C == 0) return;
-  const double out_pix = static_cast<double>(s.out_h) * s.out_w;
-  const double in_pix = static_cast<double>(s.in_h) * s.in_w;
-  int64_t cb = s.C;  // channel block (NHWC with vertically overlapping windows only)
-  if (s.nhwc && g.h.overlap) {
-    const double per_c = out_pix * g.taps() + in_pix;
-    if (per_c * s.C >= 2 * kGrain) {
-      cb = static_cast<int64_t>(std::ceil(kGrain / per_c));
-      cb = std::min(s.C, ceil_div(std::max<int64_t>(cb, 1), 16) * 16);
-    }
-  }
-  const int64_t nblk = ceil_div(s.C, cb);
+  const RowPlan rp(g.h, s.in_h);
+  const int64_t row_len = s.in_w * s.C;
+  const double in_rows = static_cast<double>(s.in_h) / std::max<int64_t>(s.out_h, 1);
   const double row_work =
-      (static_cast<double>(s.out_w) * g.taps() + in_pix / std::max<int64_t>(s.out_h, 1)) * cb;
-  const Split sp = make_split(s.images * nblk, s.out_h, row_work, !g.h.overlap);
-  const int64_t in_w = s.in_w, C = s.C;
+      (static_cast<double>(s.out_w) * g.taps() + in_rows * static_cast<double>(s.in_w)) *
+      static_cast<double>(s.C);
+  Split sp = make_split(s.images, s.out_h, row_work, true);
+  if (g.h.overlap && sp.blocks > 1 && sp.rpt < 8) {  // halo rows are replayed: keep blocks tall
+    sp.rpt = std::min<int64_t>(s.out_h, 8);
+    sp.blocks = ceil_div(s.out_h, sp.rpt);
+    sp.ntasks = s.images * sp.blocks;
+  }
+  const bool nt = static_cast<double>(s.images) * s.in_img() * sizeof(T) >= kStreamBytes;
+  const int64_t span = static_cast<int64_t>(g.h.reach) + 1;
+  const int64_t cap = std::max<int64_t>(
+      2 * span + 2, static_cast<int64_t>(65536 / sizeof(T)) / std::max<int64_t>(row_len, 1));
   parallel_for(sp.ntasks, [&](int64_t t, int) {
     int64_t i0, i1, r0, r1;
     sp.get(t, i0, i1, r0, r1);
-    // Input rows owned: from the first row of this block's first window up to the next block's.
-    const int64_t lo = r0 == 0 ? 0 : std::clamp<int64_t>(g.h.first[r0], 0, s.in_h);
-    const int64_t hi = r1 == s.out_h ? s.in_h : std::clamp<int64_t>(g.h.first[r1], 0, s.in_h);
-    for (int64_t item = i0; item < i1; ++item) {
-      const int64_t img = item / nblk, c0 = (item % nblk) * cb, c1 = std::min(C, c0 + cb);
-      T* gx = grad_x + img * s.in_img();
-      if (c0 == 0 && c1 == C) {
-        std::fill(gx + lo * in_w * C, gx + hi * in_w * C, T(0));
-      } else {
-        for (int64_t pix = lo * in_w; pix < hi * in_w; ++pix)
-          std::fill(gx + pix * C + c0, gx + pix * C + c1, T(0));
-      }
-      body(img, c0, c1, r0, r1);
+    const int64_t lo = rp.lo(r0), hi = rp.hi(r1, s.out_h, s.in_h);
+    thread_local std::vector<T> buf;  // scratch rows, reused by this thread's later tasks
+    for (int64_t img = i0; img < i1; ++img) {
+      RowWin<T> win(grad_x + img * s.in_img(), row_len, lo, hi, cap, nt, buf);
+      if (!body(img, r0, r1, lo, win, rp)) break;
+      win.finish();
     }
+    if (nt) stream_fence();
+    // Keep small scratch for the next task; give back what only huge rows needed.
+    if (buf.capacity() * sizeof(T) > (size_t(8) << 20)) std::vector<T>().swap(buf);
   });
 }
 
+// Divisor of avg output (oh, ow) when the width axis has full windows: the interior columns
+// [full_lo, full_hi) share one, computed once per row.
 template <typename T>
-void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s, const Geom& g) {
-  const int64_t C = s.C, out_w = s.out_w;
-  backward_tasks(grad_x, s, g, [&](int64_t img, int64_t c0, int64_t c1, int64_t r0, int64_t r1) {
+void avg_row_values(const T* go, T* d, const Geom& g, const AvgDiv& dv, int64_t oh, int64_t out_w,
+                    int64_t C) {
+  const int64_t nh = g.h.count[oh];
+  int64_t a = g.w.full_lo, b = g.w.full_hi;
+  if (dv.adaptive || b <= a) a = b = out_w;
+  for (int64_t ow = 0; ow < out_w; ++ow) {
+    if (ow == a) {
+      T d1, d2;
+      dv.get(nh, g.w.k, g.h.size[oh], g.w.size[a], d1, d2);
+      const T* __restrict gp = go + a * C;
+      T* __restrict dp = d + a * C;
+      for (int64_t e = 0, n = (b - a) * C; e < n; ++e) dp[e] = gp[e] / d1;
+      ow = b - 1;
+      continue;
+    }
+    T d1, d2;
+    const int64_t nw = g.w.count[ow];
+    dv.get(nh, nw, g.h.size[oh], g.w.size[ow], d1, d2);
+    for (int64_t c = 0; c < C; ++c) {
+      T v = go[ow * C + c] / d1;
+      if (dv.adaptive) v = v / d2;
+      d[ow * C + c] = (nh == 0 || nw == 0) ? T(0) : v;
+    }
+  }
+}
+
+// Is flat index v one of the taps of a window whose first tap is `lo`, with nh rows dhw apart
+// and nw consecutive columns (nw <= in_w)? Unsigned arithmetic: huge or negative v never match.
+FC_ALWAYS_INLINE bool on_window(int64_t v, int64_t lo, int64_t nh, int64_t dhw, int64_t nw) {
+  const uint64_t rel = static_cast<uint64_t>(v) - static_cast<uint64_t>(lo);
+  bool ok = false;
+  for (int64_t i = 0; i < nh; ++i)
+    ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(nw);
+  return ok;
+}
+
+// Scatter of max backward. With `fused` (undilated columns, at most kFusedRows window rows) each
+// index is checked as it is used; otherwise `first_bad` checks a task's indices first. The first
+// bad position of a task goes to bad_out and ends the task.
+constexpr int64_t kFusedRows = 8;
+
+template <typename T>
+void max_backward(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s, const Geom& g,
+                  bool fused, const std::function<int64_t(const int64_t*, int64_t, int64_t)>& first_bad,
+                  std::vector<int64_t>& bad_out) {
+  const int64_t C = s.C, out_w = s.out_w, in_w = s.in_w, rl = in_w * C;
+  const bool clip = g.h.overlap;
+  const int64_t dhw = g.h.step * in_w;
+  // Gather kernels (float): windows overlap neither vertically (!clip) nor horizontally.
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  const bool no_w_overlap = !g.w.overlap && g.w.step == 1;
+  const bool k2 = simd && simd->max_bwd_nchw_k2 && no_w_overlap && g.w.k == 2 &&
+                  g.w.stride == 2 && g.w.full_hi - g.w.full_lo >= simd->lanes;
+  const bool gather_nhwc = simd && simd->max_bwd_nhwc && no_w_overlap && C >= simd->lanes;
+  // The row check kernel is index-only: any T (the float table's entry serves double too).
+  const auto row_check = kernels().pool_f32.check_row;
+  const auto run_check = kernels().pool_f32.check_run;
+  std::mutex mu;
+  backward_tasks(grad_x, s, g, [&](int64_t img, int64_t r0, int64_t r1, int64_t lo, RowWin<T>& win,
+                                   const RowPlan& rp) {
     const T* go = grad_out + img * s.out_img();
     const int64_t* id = ind + img * s.out_img();
-    T* gx = grad_x + img * s.in_img();
-    if (!s.nhwc) {
-      for (int64_t o = r0 * out_w; o < r1 * out_w; ++o) gx[id[o]] += go[o];
-    } else {
-      for (int64_t o = r0 * out_w; o < r1 * out_w; ++o)
-        for (int64_t c = c0; c < c1; ++c) gx[id[o * C + c] * C + c] += go[o * C + c];
+    std::vector<int32_t> taps_rel;
+    std::vector<int64_t> taps_pix;
+    int64_t tab_nh = -1, tab_nw = -1;
+    const auto report = [&](int64_t e) {
+      std::lock_guard<std::mutex> lock(mu);
+      bad_out.push_back(img * s.out_img() + e);
+      return false;
+    };
+    if (!fused) {
+      const int64_t e = first_bad(id, r0, r1);
+      if (e >= 0) return report(e);
     }
+    for (int64_t oh = clip ? rp.halo(r0, lo) : r0; oh < r1; ++oh) {
+      int64_t off, ra, rb;
+      T* w = win.open(std::max(rp.fmin[oh], lo), g.h.first[oh], rp.end[oh], off, ra, rb);
+      const bool check = fused && oh >= r0;
+      if (rb <= ra && !check) continue;
+      const int64_t* io = id + oh * out_w * C;
+      const T* gr = go + oh * out_w * C;
+      const int64_t b0 = g.h.first[oh] * in_w, nh = g.h.count[oh];
+      const int64_t* w0 = g.w.first.data();
+      const int64_t* nw = g.w.count.data();
+      if (!clip) {  // every valid index lies in the live rows
+        // Scalar: check (when fused) and accumulate outputs [o0, o1), channels from c0 on.
+        const auto scalar = [&](int64_t o0, int64_t o1, int64_t c0) -> bool {
+          for (int64_t o = o0; o < o1; ++o, c0 = 0) {
+            const int64_t l0 = b0 + w0[o], n0 = nw[o];
+            for (int64_t c = c0; c < C; ++c) {
+              const int64_t v = io[o * C + c];
+              if (check && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
+              w[v * C + c - off] += gr[o * C + c];
+            }
+          }
+          return true;
+        };
+        bool simd_done = false;
+        if constexpr (std::is_same_v<T, float>) {
+          if (C == 1 && k2) {
+            const int64_t a = g.w.full_lo, b = g.w.full_hi, l0 = b0 + w0[a];
+            if (!scalar(0, a, 0)) return false;
+            const int64_t done = simd->max_bwd_nchw_k2(gr + a, io + a, b - a, nh, dhw,
+                                                       w + l0 - off, dhw, l0);
+            if (!scalar(a + done, out_w, 0)) return false;
+            simd_done = true;
+          } else if (C > 1 && gather_nhwc) {
+            for (int64_t o = 0; o < out_w; ++o) {
+              const int64_t l0 = b0 + w0[o];
+              if (nh != tab_nh || nw[o] != tab_nw) {
+                window_taps(nh, nw[o], dhw, 1, taps_rel, &taps_pix);
+                tab_nh = nh, tab_nw = nw[o];
+              }
+              const int64_t done = simd->max_bwd_nhwc(gr + o * C, io + o * C, taps_pix.data(),
+                                                      taps_rel.data(), nh * nw[o], C,
+                                                      w + l0 * C - off, l0);
+              if (done < C && !scalar(o, o + 1, done)) return false;
+            }
+            simd_done = true;
+          }
+        }
+        if (!simd_done && C == 1 && check && row_check) {
+          const int64_t k = row_check(io, out_w, w0, nw, b0, nh, dhw);
+          for (int64_t o = k; o < out_w; ++o)
+            if (!on_window(io[o], b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+          for (int64_t o = 0; o < out_w; ++o) w[io[o] - off] += gr[o];
+          simd_done = true;
+        }
+        if (!simd_done && !scalar(0, out_w, 0)) return false;
+      } else {  // halo rows are checked by their own task: clip every position to the live rows
+        const uint64_t qlo = static_cast<uint64_t>(ra * rl);
+        const uint64_t qn = rb > ra ? static_cast<uint64_t>((rb - ra) * rl) : 0;
+        const uint64_t uC = static_cast<uint64_t>(C);
+        if (C == 1) {
+          bool chk = check;
+          if (chk && row_check) {  // vector check of the row first, then the plain scatter
+            const int64_t k = row_check(io, out_w, w0, nw, b0, nh, dhw);
+            for (int64_t o = k; o < out_w; ++o)
+              if (!on_window(io[o], b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+            chk = false;
+          }
+          for (int64_t o = 0; o < out_w; ++o) {
+            const int64_t v = io[o];
+            if (chk && !on_window(v, b0 + w0[o], nh, dhw, nw[o])) return report(oh * out_w + o);
+            const uint64_t q = static_cast<uint64_t>(v);
+            if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o];
+          }
+          continue;
+        }
+        for (int64_t o = 0; o < out_w; ++o) {
+          const int64_t l0 = b0 + w0[o], n0 = nw[o];
+          bool chk = check;
+          if (chk && run_check) {  // vector check of the pixel's indices, then a plain scatter
+            for (int64_t c = run_check(io + o * C, C, l0, n0, nh, dhw); c < C; ++c)
+              if (!on_window(io[o * C + c], l0, nh, dhw, n0))
+                return report((oh * out_w + o) * C + c);
+            chk = false;
+          }
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t v = io[o * C + c];
+            if (chk && !on_window(v, l0, nh, dhw, n0)) return report((oh * out_w + o) * C + c);
+            const uint64_t q = static_cast<uint64_t>(v) * uC + static_cast<uint64_t>(c);
+            if (q - qlo < qn) w[static_cast<int64_t>(q) - off] += gr[o * C + c];
+          }
+        }
+      }
+    }
+    return true;
   });
 }
 
 template <typename T>
 void avg_backward(const T* grad_out, T* grad_x, const Shape& s, const Geom& g, const AvgDiv& dv) {
-  const int64_t C = s.C, in_w = s.in_w, out_w = s.out_w;
-  backward_tasks(grad_x, s, g, [&](int64_t img, int64_t c0, int64_t c1, int64_t r0, int64_t r1) {
+  const int64_t C = s.C, in_w = s.in_w, out_w = s.out_w, rl = in_w * C;
+  // Columns never overlap: one expanded row (each column holds its window's value, gaps 0) is
+  // added to every input row of the window.
+  const bool expand = !g.w.overlap;
+  const PoolKernelsF32* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) simd = kernels().pool_f32.lanes ? &kernels().pool_f32 : nullptr;
+  // Interior columns tile the row 2 apart (C == 1): the expansion is a lane duplication.
+  const bool dup = expand && C == 1 && g.w.k == 2 && g.w.stride == 2 && g.w.step == 1 &&
+                   g.w.full_hi - g.w.full_lo >= 1;
+  backward_tasks(grad_x, s, g, [&](int64_t img, int64_t r0, int64_t r1, int64_t lo, RowWin<T>& win,
+                                   const RowPlan& rp) {
     const T* go = grad_out + img * s.out_img();
-    T* gx = grad_x + img * s.in_img();
-    std::vector<T> buf(s.nhwc ? static_cast<size_t>(C) : 0);
-    T* __restrict gb = buf.data();
-    for (int64_t oh = r0; oh < r1; ++oh) {
-      const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
-      for (int64_t ow = 0; ow < out_w; ++ow) {
-        const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
-        if (nh == 0 || nw == 0) continue;
-        T d1, d2;
-        dv.get(nh, nw, g.h.size[oh], g.w.size[ow], d1, d2);
-        const int64_t o = oh * out_w + ow;
-        if (!s.nhwc) {
-          T d = go[o] / d1;
-          if (dv.adaptive) d = d / d2;
-          for (int64_t i = 0; i < nh; ++i) {
-            T* gr = gx + (h0 + i) * in_w + w0;
-            for (int64_t j = 0; j < nw; ++j) gr[j] += d;
+    std::vector<T> d(static_cast<size_t>(out_w * C)), r(expand ? static_cast<size_t>(rl) : 0);
+    for (int64_t oh = g.h.overlap ? rp.halo(r0, lo) : r0; oh < r1; ++oh) {
+      int64_t off, ra, rb;
+      T* w = win.open(std::max(rp.fmin[oh], lo), g.h.first[oh], rp.end[oh], off, ra, rb);
+      if (rb <= ra || g.h.count[oh] == 0) continue;
+      avg_row_values(go + oh * out_w * C, d.data(), g, dv, oh, out_w, C);
+      if (expand) {
+        T* __restrict rr = r.data();
+        std::fill(r.begin(), r.end(), T(0));
+        int64_t ow = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (dup && simd) {
+            const int64_t a = g.w.full_lo, b = g.w.full_hi;
+            for (; ow < a; ++ow)
+              for (int64_t j = 0; j < g.w.count[ow]; ++j) rr[g.w.first[ow] + j] = d[ow];
+            simd->dup2(d.data() + a, b - a, rr + g.w.first[a]);
+            ow = b;
           }
-        } else {
-          const T* __restrict gp = go + o * C;
-          for (int64_t c = c0; c < c1; ++c) gb[c] = gp[c] / d1;
-          if (dv.adaptive)
-            for (int64_t c = c0; c < c1; ++c) gb[c] = gb[c] / d2;
-          for (int64_t i = 0; i < nh; ++i)
+        }
+        for (; ow < out_w; ++ow) {
+          const T* __restrict dp = d.data() + ow * C;
+          for (int64_t j = 0; j < g.w.count[ow]; ++j) {
+            T* __restrict rp2 = rr + (g.w.first[ow] + j) * C;
+            for (int64_t c = 0; c < C; ++c) rp2[c] = dp[c];
+          }
+        }
+        for (int64_t h = ra; h < rb; ++h) {
+          T* __restrict wr = w + h * rl - off;
+          for (int64_t e = 0; e < rl; ++e) wr[e] += rr[e];
+        }
+      } else {
+        if (C == 1) {
+          for (int64_t ow = 0; ow < out_w; ++ow) {
+            const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
+            const T dv1 = d[ow];
+            for (int64_t h = ra; h < rb; ++h) {
+              T* __restrict wr = w + h * in_w + w0 - off;
+              for (int64_t j = 0; j < nw; ++j) wr[j] += dv1;
+            }
+          }
+          continue;
+        }
+        for (int64_t ow = 0; ow < out_w; ++ow) {
+          const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
+          const T* __restrict dp = d.data() + ow * C;
+          for (int64_t h = ra; h < rb; ++h)
             for (int64_t j = 0; j < nw; ++j) {
-              T* __restrict gr = gx + ((h0 + i) * in_w + w0 + j) * C;
-              for (int64_t c = c0; c < c1; ++c) gr[c] += gb[c];
+              T* __restrict wr = w + (h * in_w + w0 + j) * C - off;
+              for (int64_t c = 0; c < C; ++c) wr[c] += dp[c];
             }
         }
       }
     }
+    return true;
   });
 }
 
@@ -713,109 +1153,139 @@ FC_ALWAYS_INLINE bool indices_in_windows(const int64_t* __restrict v, int64_t n,
   return bad == 0 && (high >> 48) == 0;
 }
 
-// Checks every index before any grad_x write; throws std::invalid_argument naming the first bad
-// one (in array order, whatever the thread count).
-void validate_indices(const char* fn, const int64_t* ind, const Shape& s, const Geom& g) {
-  if (s.images == 0 || s.C == 0) return;
-  const int64_t in_hw = s.in_h * s.in_w, in_w = s.in_w, C = s.C, out_w = s.out_w;
-  const int64_t row_len = out_w * C, img_len = s.out_h * row_len;  // index elements
-  const RowDiv div(in_w, in_hw);
-  const int64_t dh = g.h.step, dw = g.w.step;
-  const double in_w_d = static_cast<double>(in_w), inv_w = 1.0 / in_w_d,
-               in_hw_d = static_cast<double>(in_hw);
-  // Exact scalar check of the indices of one image at element positions [e0, e1): the first bad
-  // position, or -1.
-  const auto scan = [&](const int64_t* id, int64_t e0, int64_t e1) -> int64_t {
+// Index checks for max backward, run by each backward task on its own output rows before it
+// scatters them. first_bad(id, r0, r1): the first invalid element position (relative to the image
+// `id` points to) in output rows [r0, r1), or -1.
+class IndexCheck {
+ public:
+  IndexCheck(const Shape& s, const Geom& g)
+      : g_(g), hlo_(bounds(g.h, false)), hhi_(bounds(g.h, true)), wlo_(bounds(g.w, false)),
+        whi_(bounds(g.w, true)), in_hw_(s.in_h * s.in_w), in_w_(s.in_w), C_(s.C), out_w_(s.out_w),
+        row_len_(s.out_w * s.C), img_len_(s.out_h * s.out_w * s.C), div_(s.in_w, in_hw_),
+        in_w_d_(static_cast<double>(s.in_w)), inv_w_(1.0 / in_w_d_),
+        in_hw_d_(static_cast<double>(in_hw_)) {
+    // Vector path: per-element bound tables for a whole image when it is small (runs of many
+    // rows), else per output row (NCHW: the column table itself; NHWC: columns repeated C times
+    // when the row is small), else per pixel (NHWC, large C).
+    constexpr int64_t kTable = 8192;
+    vec_ = g.h.step == 1 && g.w.step == 1 && in_hw_ <= (int64_t(1) << 48);
+    img_tab_ = vec_ && img_len_ <= kTable;
+    row_tab_ = vec_ && !img_tab_ && (C_ == 1 || row_len_ <= kTable);
+    if (img_tab_ || (row_tab_ && C_ > 1)) {
+      const int64_t len = img_tab_ ? img_len_ : row_len_;
+      hl_.resize(len), hh_.resize(len), wl_.resize(len), wh_.resize(len);
+      for (int64_t e = 0; e < len; ++e) {
+        const int64_t oh = e / row_len_, ow = (e / C_) % out_w_;
+        hl_[e] = hlo_[oh], hh_[e] = hhi_[oh], wl_[e] = wlo_[ow], wh_[e] = whi_[ow];
+      }
+    }
+  }
+
+  int64_t first_bad(const int64_t* id, int64_t r0, int64_t r1) const {
+    if (img_tab_) {
+      const int64_t e0 = r0 * row_len_, e1 = r1 * row_len_;
+      if (indices_in_windows<true, true>(id + e0, e1 - e0, hl_.data() + e0, hh_.data() + e0,
+                                         wl_.data() + e0, wh_.data() + e0, in_w_d_, inv_w_,
+                                         in_hw_d_))
+        return -1;
+      return scan(id, e0, e1);
+    }
+    const double* wlr = C_ == 1 ? wlo_.data() : wl_.data();  // column bounds of one row
+    const double* whr = C_ == 1 ? whi_.data() : wh_.data();
+    for (int64_t oh = r0; oh < r1; ++oh) {
+      const int64_t e0 = oh * row_len_;
+      const double *hlo = &hlo_[oh], *hhi = &hhi_[oh];
+      bool ok = true;
+      if (row_tab_) {
+        ok = indices_in_windows<false, true>(id + e0, row_len_, hlo, hhi, wlr, whr, in_w_d_,
+                                             inv_w_, in_hw_d_);
+      } else if (vec_) {  // NHWC with long rows: one shared window per pixel
+        for (int64_t ow = 0; ow < out_w_ && ok; ++ow)
+          ok = indices_in_windows<false, false>(id + e0 + ow * C_, C_, hlo, hhi, &wlo_[ow],
+                                                &whi_[ow], in_w_d_, inv_w_, in_hw_d_);
+      } else {
+        ok = false;  // dilated windows: the exact scalar scan only
+      }
+      if (!ok) {
+        const int64_t e = scan(id, e0, e0 + row_len_);
+        if (e >= 0) return e;
+      }
+    }
+    return -1;
+  }
+
+ private:
+  // first[o] (or first[o] + count[o] when `end`) as doubles, for the vector checks.
+  static std::vector<double> bounds(const Axis& a, bool end) {
+    std::vector<double> b(a.first.size());
+    for (size_t o = 0; o < b.size(); ++o)
+      b[o] = static_cast<double>(a.first[o] + (end ? a.count[o] : 0));
+    return b;
+  }
+  // Exact scalar check of elements [e0, e1) of one image: the first bad position, or -1.
+  int64_t scan(const int64_t* id, int64_t e0, int64_t e1) const {
     for (int64_t e = e0; e < e1; ++e) {
-      const int64_t oh = e / row_len, ow = (e / C) % out_w, v = id[e];
-      const bool in_range = static_cast<uint64_t>(v) < static_cast<uint64_t>(in_hw);
+      const int64_t oh = e / row_len_, ow = (e / C_) % out_w_, v = id[e];
+      const bool in_range = static_cast<uint64_t>(v) < static_cast<uint64_t>(in_hw_);
       const int64_t vv = in_range ? v : 0;
-      const int64_t ih = div(vv), iw = vv - ih * in_w;
-      if (!(in_range & on_tap(ih - g.h.first[oh], g.h.count[oh], dh) &
-            on_tap(iw - g.w.first[ow], g.w.count[ow], dw)))
+      const int64_t ih = div_(vv), iw = vv - ih * in_w_;
+      if (!(in_range & on_tap(ih - g_.h.first[oh], g_.h.count[oh], g_.h.step) &
+            on_tap(iw - g_.w.first[ow], g_.w.count[ow], g_.w.step)))
         return e;
     }
     return -1;
-  };
-  // Vector path: per-element bound tables for a whole image when it is small (runs of many rows),
-  // else per output row (NCHW: the column table itself; NHWC: columns repeated C times when the
-  // row is small), else per pixel (NHWC, large C).
-  constexpr int64_t kTable = 8192;
-  const bool vec = dh == 1 && dw == 1 && in_hw <= (int64_t(1) << 48);
-  const bool img_tab = vec && img_len <= kTable;
-  const bool row_tab = vec && !img_tab && (C == 1 || row_len <= kTable);
-  std::vector<double> hl, hh, wl, wh;
-  if (img_tab || (row_tab && C > 1)) {
-    const int64_t len = img_tab ? img_len : row_len;
-    hl.resize(len), hh.resize(len), wl.resize(len), wh.resize(len);
-    for (int64_t e = 0; e < len; ++e) {
-      const int64_t oh = e / row_len, ow = (e / C) % out_w;
-      hl[e] = g.h.lo_d[oh], hh[e] = g.h.hi_d[oh], wl[e] = g.w.lo_d[ow], wh[e] = g.w.hi_d[ow];
-    }
   }
-  const double* wlr = C == 1 ? g.w.lo_d.data() : wl.data();  // column bounds of one output row
-  const double* whr = C == 1 ? g.w.hi_d.data() : wh.data();
-  const Split sp = make_split(s.images, s.out_h, static_cast<double>(row_len), true);
-  std::vector<int64_t> bad(static_cast<size_t>(sp.ntasks), -1);  // first bad flat position per task
-  parallel_for(sp.ntasks, [&](int64_t t, int) {
-    int64_t i0, i1, r0, r1;
-    sp.get(t, i0, i1, r0, r1);
-    for (int64_t img = i0; img < i1; ++img) {
-      const int64_t* id = ind + img * img_len;
-      int64_t e = -1;
-      if (img_tab) {
-        const int64_t e0 = r0 * row_len, e1 = r1 * row_len;
-        if (!indices_in_windows<true, true>(id + e0, e1 - e0, hl.data() + e0, hh.data() + e0,
-                                            wl.data() + e0, wh.data() + e0, in_w_d, inv_w, in_hw_d))
-          e = scan(id, e0, e1);
-      } else {
-        for (int64_t oh = r0; oh < r1 && e < 0; ++oh) {
-          const int64_t e0 = oh * row_len;
-          const double *hlo = &g.h.lo_d[oh], *hhi = &g.h.hi_d[oh];
-          bool ok = true;
-          if (row_tab) {
-            ok = indices_in_windows<false, true>(id + e0, row_len, hlo, hhi, wlr, whr, in_w_d,
-                                                 inv_w, in_hw_d);
-          } else if (vec) {  // NHWC with long rows: one shared window per pixel
-            for (int64_t ow = 0; ow < out_w && ok; ++ow)
-              ok = indices_in_windows<false, false>(id + e0 + ow * C, C, hlo, hhi, &g.w.lo_d[ow],
-                                                    &g.w.hi_d[ow], in_w_d, inv_w, in_hw_d);
-          } else {
-            ok = false;  // dilated windows: the exact scalar scan only
-          }
-          if (!ok) e = scan(id, e0, e0 + row_len);
-        }
-      }
-      if (e >= 0) {
-        bad[t] = img * img_len + e;
-        return;
-      }
-    }
-  });
-  for (int64_t e : bad) {
-    if (e < 0) continue;
-    // Decode the flat position into the array's own index order.
-    const int64_t c = s.nhwc ? e % C : (e / (s.out_h * out_w)) % s.channels;
-    const int64_t pix = s.nhwc ? e / C : e;
-    const int64_t ow = pix % out_w, oh = (pix / out_w) % s.out_h;
-    const int64_t n = s.nhwc ? pix / (out_w * s.out_h) : pix / (out_w * s.out_h) / s.channels;
-    std::ostringstream where;
-    if (s.nhwc)
-      where << "indices[" << n << ", " << oh << ", " << ow << ", " << c << "] = " << ind[e];
-    else
-      where << "indices[" << n << ", " << c << ", " << oh << ", " << ow << "] = " << ind[e];
-    const int64_t v = ind[e];
-    if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(in_hw))
-      fail(fn, where.str(),
-           " is out of range: an index must be a flat position ih*in_w + iw in [0, ", in_hw,
-           ") of the ", s.in_h, "x", in_w, " input plane");
-    const int64_t h0 = g.h.first[oh], w0 = g.w.first[ow];
-    fail(fn, where.str(), " (row ", v / in_w, ", column ", v % in_w,
-         ") is not in the pooling window of that output, which reads rows ", h0, "..",
-         h0 + (g.h.count[oh] - 1) * g.h.step, " step ", g.h.step, " and columns ", w0, "..",
-         w0 + (g.w.count[ow] - 1) * g.w.step, " step ", g.w.step, " of the ", s.in_h, "x", in_w,
-         " input plane");
-  }
+  const Geom& g_;
+  std::vector<double> hlo_, hhi_, wlo_, whi_;
+  int64_t in_hw_, in_w_, C_, out_w_, row_len_, img_len_;
+  RowDiv div_;
+  double in_w_d_, inv_w_, in_hw_d_;
+  bool vec_ = false, img_tab_ = false, row_tab_ = false;
+  std::vector<double> hl_, hh_, wl_, wh_;
+};
+
+// Throws std::invalid_argument for the invalid index at flat position e of `ind` (decoded in
+// the array's own index order, layout as the caller passed it).
+[[noreturn]] void fail_index(const char* fn, const int64_t* ind, int64_t e, const Shape& s,
+                             const Geom& g) {
+  const int64_t C = s.C, out_w = s.out_w, in_hw = s.in_h * s.in_w, in_w = s.in_w;
+  const int64_t c = s.nhwc ? e % C : (e / (s.out_h * out_w)) % s.channels;
+  const int64_t pix = s.nhwc ? e / C : e;
+  const int64_t ow = pix % out_w, oh = (pix / out_w) % s.out_h;
+  const int64_t n = s.nhwc ? pix / (out_w * s.out_h) : pix / (out_w * s.out_h) / s.channels;
+  std::ostringstream where;
+  if (s.nhwc || s.layout_nhwc)
+    where << "indices[" << n << ", " << oh << ", " << ow << ", " << c << "] = " << ind[e];
+  else
+    where << "indices[" << n << ", " << c << ", " << oh << ", " << ow << "] = " << ind[e];
+  const int64_t v = ind[e];
+  if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(in_hw))
+    fail(fn, where.str(), " is out of range: an index must be a flat position ih*in_w + iw in [0, ",
+         in_hw, ") of the ", s.in_h, "x", in_w, " input plane");
+  const int64_t h0 = g.h.first[oh], w0 = g.w.first[ow];
+  fail(fn, where.str(), " (row ", v / in_w, ", column ", v % in_w,
+       ") is not in the pooling window of that output, which reads rows ", h0, "..",
+       h0 + (g.h.count[oh] - 1) * g.h.step, " step ", g.h.step, " and columns ", w0, "..",
+       w0 + (g.w.count[ow] - 1) * g.w.step, " step ", g.w.step, " of the ", s.in_h, "x", in_w,
+       " input plane");
+}
+
+// Max / adaptive-max backward: each task checks its own indices, then scatters; the first bad
+// index in array order (whatever the thread count) is reported after all tasks end. grad_x is
+// unspecified when this throws.
+template <typename T>
+void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind, T* grad_x,
+                          const Shape& s, const Geom& g) {
+  if (s.images == 0 || s.C == 0) return;
+  std::vector<int64_t> bad;
+  int64_t max_rows = 0;
+  for (int64_t c : g.h.count) max_rows = std::max(max_rows, c);
+  const bool fused = g.w.step == 1 && max_rows <= kFusedRows;
+  std::unique_ptr<IndexCheck> chk(fused ? nullptr : new IndexCheck(s, g));
+  max_backward(
+      grad_out, ind, grad_x, s, g, fused,
+      [&](const int64_t* id, int64_t r0, int64_t r1) { return chk->first_bad(id, r0, r1); }, bad);
+  if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
 }
 
 }  // namespace
@@ -841,9 +1311,7 @@ void max_pool2d_backward(const T* grad_out, const int64_t* indices, T* grad_x,
                          const Pool2dParams& p) {
   const char* fn = "max_pool2d_backward";
   const Geom g = pool_geom(fn, p, true);
-  const Shape s = shape_of(p);
-  validate_indices(fn, indices, s, g);
-  max_backward(grad_out, indices, grad_x, s, g);
+  max_backward_checked(fn, grad_out, indices, grad_x, shape_of(p), g);
 }
 
 template <typename T>
@@ -878,8 +1346,8 @@ void global_avg_forward(const T* x, T* out, const Shape& s) {
   const int64_t hw = s.in_h * s.in_w, C = s.C;
   const T dh = static_cast<T>(s.in_h), dw = static_cast<T>(s.in_w);
   for_images(s, [&](int64_t img) {
-    const T* xi = x + img * hw * C;
-    T* o = out + img * C;
+    const T* __restrict xi = x + img * hw * C;
+    T* __restrict o = out + img * C;  // out never overlaps x (contract)
     if (!s.nhwc) {
       T acc[8] = {};
       int64_t e = 0;
@@ -889,10 +1357,17 @@ void global_avg_forward(const T* x, T* out, const Shape& s) {
       const T sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
       o[0] = sum / dh / dw;
     } else {
-      std::fill(o, o + C, T(0));
-      for (int64_t e = 0; e < hw; ++e)
-        for (int64_t c = 0; c < C; ++c) o[c] += xi[e * C + c];
-      for (int64_t c = 0; c < C; ++c) o[c] = o[c] / dh / dw;
+      // Channel blocks summed in a local accumulator (registers), pixels in order from 0.
+      constexpr int64_t kB = 64;
+      for (int64_t c0 = 0; c0 < C; c0 += kB) {
+        const int64_t n = std::min(kB, C - c0);
+        T acc[kB] = {};
+        for (int64_t e = 0; e < hw; ++e) {
+          const T* __restrict xr = xi + e * C + c0;
+          for (int64_t c = 0; c < n; ++c) acc[c] += xr[c];
+        }
+        for (int64_t c = 0; c < n; ++c) o[c0 + c] = acc[c] / dh / dw;
+      }
     }
   });
 }
@@ -942,9 +1417,7 @@ void adaptive_max_pool2d_backward(const T* grad_out, const int64_t* indices, T* 
                                   const Pool2dParams& p) {
   const char* fn = "adaptive_max_pool2d_backward";
   const Geom g = adaptive_geom(fn, p);
-  const Shape s = shape_of(p);
-  validate_indices(fn, indices, s, g);
-  max_backward(grad_out, indices, grad_x, s, g);
+  max_backward_checked(fn, grad_out, indices, grad_x, shape_of(p), g);
 }
 
 #define FC_POOL_INSTANTIATE(T)                                                               \

@@ -19,9 +19,11 @@
 //   clipped size; an empty clipped window outputs 0. dil_h = dil_w = 1.
 // - Adaptive: output o over input I reads [floor(o*I/O), ceil((o+1)*I/O)); avg = sum / kh / kw.
 //   Only batch, channels, in_*, out_* and layout of p are used.
-// - Backward functions overwrite grad_x. max / adaptive-max backward first validate every index
-//   (in range and inside its own output's window) and throw std::invalid_argument naming
-//   `indices` before writing anything. Overlapping windows accumulate in row-major output order.
+// - Backward functions overwrite grad_x. max / adaptive-max backward check every index (in range
+//   and one of its own output's window taps) as they use it and throw std::invalid_argument
+//   naming `indices` and the first bad one in array order (whatever the thread count); grad_x is
+//   unspecified after that error (the Python API discards it). Overlapping windows accumulate in
+//   row-major output order.
 // - Invalid geometry throws std::invalid_argument ("<function>: ..."), int64 overflow
 //   std::overflow_error. Results are bitwise identical for every thread count.
 #pragma once

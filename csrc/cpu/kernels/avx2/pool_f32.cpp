@@ -1,0 +1,178 @@
+// AVX2 float32 pooling row kernels: the vector policy for pool_simd.h (contract in
+// pool_kernels.h). 8 float lanes; masks are float vectors (all-ones lanes).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "cpu/kernels/pool_simd.h"
+
+namespace fastconv {
+namespace avx2 {
+namespace {
+
+struct V {
+  static constexpr int L = 8;
+  using F = __m256;
+  using M = __m256;
+  using I = __m256i;
+  static F load(const float* p) { return _mm256_loadu_ps(p); }
+  static F load_even(const float* p) {
+    const F a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> 64-bit chunks 0, 2, 1, 3
+    const F s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
+  }
+  static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
+  static M takes(F v, F m) {
+    return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  static F sel(M u, F a, F b) { return _mm256_blendv_ps(b, a, u); }
+  static I seli(M u, I a, I b) {
+    return _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(b), _mm256_castsi256_ps(a), u));
+  }
+  static F zero() { return _mm256_setzero_ps(); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F set1(float v) { return _mm256_set1_ps(v); }
+  static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
+  static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
+    const __m256i lane = _mm256_set_epi64x(b0 + 3 * step, b0 + 2 * step, b0 + step, b0);
+    const __m256i four = _mm256_set1_epi64x(4 * step);
+    const __m256i lo = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(off));
+    const __m256i hi = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(off, 1));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d), _mm256_add_epi64(lo, lane));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(d + 4),
+                        _mm256_add_epi64(hi, _mm256_add_epi64(lane, four)));
+  }
+  static void dup2(const float* s, float* d) {
+    const F v = _mm256_loadu_ps(s);
+    const F lo = _mm256_unpacklo_ps(v, v), hi = _mm256_unpackhi_ps(v, v);
+    _mm256_storeu_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(d + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+};
+
+// 4 outputs: idx (4 x int64) against taps {0, 1} + i*dhw; the two 32-bit halves of 64-bit lane k
+// are dst columns 2k and 2k + 1. Returns false when some output matched no tap.
+inline bool bwd_k2_block(const float* dy, const int64_t* idx, int64_t nh, int64_t dhw, float* dst,
+                         int64_t drs, int64_t base) {
+  const __m256i rel = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)),
+                                       _mm256_set_epi64x(base + 6, base + 4, base + 2, base));
+  const __m128 d4 = _mm_add_ps(_mm_loadu_ps(dy), _mm_setzero_ps());
+  const __m256 dd = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(d4),
+                                             _mm256_set_epi32(3, 3, 2, 2, 1, 1, 0, 0));
+  __m256i acc = _mm256_setzero_si256();
+  for (int64_t i = 0; i < nh; ++i) {
+    const __m256i t = _mm256_set1_epi64x(i * dhw);
+    const __m256i e0 = _mm256_cmpeq_epi64(rel, t);
+    const __m256i e1 = _mm256_cmpeq_epi64(rel, _mm256_add_epi64(t, _mm256_set1_epi64x(1)));
+    const __m256i m = _mm256_blend_epi32(e0, e1, 0xAA);
+    acc = _mm256_or_si256(acc, m);
+    _mm256_storeu_ps(dst + i * drs, _mm256_and_ps(_mm256_castsi256_ps(m), dd));
+  }
+  return _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpeq_epi64(acc, _mm256_setzero_si256()))) == 0;
+}
+
+int64_t max_bwd_nchw_k2(const float* dy, const int64_t* idx, int64_t n, int64_t nh, int64_t dhw,
+                        float* dst, int64_t drs, int64_t base) {
+  if (n < 4) return 0;
+  for (int64_t k = 0;; k += 4) {
+    if (k + 4 > n) k = n - 4;  // the tail as one block overlapping the previous (same values)
+    if (!bwd_k2_block(dy + k, idx + k, nh, dhw, dst + 2 * k, drs, base + 2 * k)) return k;
+    if (k + 4 == n) return n;
+  }
+}
+
+// 8 channels: idx (2 x 4 int64) against each tap; 64-bit masks narrowed to 32-bit lanes.
+inline bool bwd_nhwc_block(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                           const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
+                           int64_t base) {
+  const __m256i b = _mm256_set1_epi64x(base);
+  const __m256i r0 = _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx)), b);
+  const __m256i r1 =
+      _mm256_sub_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + 4)), b);
+  const __m256 d = _mm256_add_ps(_mm256_loadu_ps(dy), _mm256_setzero_ps());
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const __m256i tv = _mm256_set1_epi64x(tap_rel[t]);
+    const __m256 e0 = _mm256_castsi256_ps(_mm256_cmpeq_epi64(r0, tv));
+    const __m256 e1 = _mm256_castsi256_ps(_mm256_cmpeq_epi64(r1, tv));
+    const __m256 s = _mm256_shuffle_ps(e0, e1, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 m = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
+    acc = _mm256_or_ps(acc, m);
+    _mm256_storeu_ps(dst + tap_pix[t] * C, _mm256_and_ps(m, d));
+  }
+  return _mm256_movemask_ps(acc) == 0xFF;
+}
+
+int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                     const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst, int64_t base) {
+  if (C < 8) return 0;
+  for (int64_t c = 0;; c += 8) {
+    if (c + 8 > C) c = C - 8;
+    if (!bwd_nhwc_block(dy + c, idx + c, tap_pix, tap_rel, ntaps, C, dst + c, base)) return c;
+    if (c + 8 == C) return C;
+  }
+}
+
+// Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
+int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
+                  int64_t base, int64_t nh, int64_t dhw) {
+  const __m256i sign = _mm256_set1_epi64x(INT64_MIN), b = _mm256_set1_epi64x(base);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k));
+    const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + k));
+    const __m256i w = _mm256_xor_si256(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cnt + k)), sign);
+    __m256i r = _mm256_xor_si256(_mm256_sub_epi64(v, _mm256_add_epi64(f, b)), sign);
+    const __m256i step = _mm256_set1_epi64x(dhw);
+    __m256i ok = _mm256_cmpgt_epi64(w, r);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm256_sub_epi64(r, step);  // (rel - i*dhw) ^ sign, wrapping like the unsigned rule
+      ok = _mm256_or_si256(ok, _mm256_cmpgt_epi64(w, r));
+    }
+    if (_mm256_movemask_pd(_mm256_castsi256_pd(ok)) != 0xF) return k;
+  }
+  for (; k < n; ++k) {
+    const uint64_t rel = static_cast<uint64_t>(idx[k]) - static_cast<uint64_t>(base + first[k]);
+    bool ok = false;
+    for (int64_t i = 0; i < nh; ++i)
+      ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(cnt[k]);
+    if (!ok) return k;
+  }
+  return n;
+}
+
+int64_t check_run(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
+                  int64_t dhw) {
+  const __m256i sign = _mm256_set1_epi64x(INT64_MIN), b = _mm256_set1_epi64x(base);
+  const __m256i w = _mm256_xor_si256(_mm256_set1_epi64x(cnt), sign);
+  const __m256i step = _mm256_set1_epi64x(dhw);
+  int64_t k = 0;
+  for (; k + 4 <= n; k += 4) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k));
+    __m256i r = _mm256_xor_si256(_mm256_sub_epi64(v, b), sign);
+    __m256i ok = _mm256_cmpgt_epi64(w, r);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm256_sub_epi64(r, step);
+      ok = _mm256_or_si256(ok, _mm256_cmpgt_epi64(w, r));
+    }
+    if (_mm256_movemask_pd(_mm256_castsi256_pd(ok)) != 0xF) return k;
+  }
+  return k;  // the caller checks the tail
+}
+
+}  // namespace
+
+void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  k.check_row = &check_row;
+  k.check_run = &check_run;
+  pool_simd::fill<V>(k);
+  k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
+  k.max_bwd_nhwc = &max_bwd_nhwc;
+}
+
+}  // namespace avx2
+}  // namespace fastconv

@@ -1,0 +1,80 @@
+// Pooling row kernels (float32): the contract every SIMD ISA implements (csrc/cpu/kernels/<isa>/
+// pool_f32.cpp, all generated from pool_simd.h). An ISA that has none leaves the table entries
+// null and the drivers (csrc/cpu/pool/pool2d.cpp) use their portable loops. Kernels take raw
+// pointers only: no allocation, no threads, no validation; every offset the caller passes is
+// exact in int32 (the caller checks it). The max rule is pool2d.h's: a tap replaces the running
+// maximum m when `v > m || isnan(v)`, taps visited in row-major window order.
+#pragma once
+#include <cstdint>
+
+namespace fastconv {
+
+struct PoolKernelsF32 {
+  int lanes = 0;  // float lanes of one vector (0: no SIMD table)
+
+  // NCHW max forward, n outputs of one output row whose windows lie inside the input.
+  // Output k (0 <= k < n) reads taps t < ntaps at x[k*S + tap_off[t]] (S = 1 or 2, the column
+  // stride) and writes out[k] and, when idx is not null, idx[k] = base + k*S + tap_off[t*] for
+  // its winning tap t*. The kernel reads x[0 .. (n-1)*S + max(tap_off) + S - 1] only (the caller
+  // guarantees those are readable) and returns how many leading outputs it did: all n when
+  // n >= lanes (a tail is redone as one vector overlapping the previous), else 0; the caller
+  // does the rest.
+  int64_t (*max_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, int64_t* idx, int64_t base) = nullptr;
+  int64_t (*max_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, int64_t* idx, int64_t base) = nullptr;
+
+  // NCHW avg forward, the same geometry as max_nchw_s*: out[k] = (sum of its taps, added in
+  // tap order to 0) / divisor. All n when n >= lanes, else 0.
+  int64_t (*avg_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, float divisor) = nullptr;
+  int64_t (*avg_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                         float* out, float divisor) = nullptr;
+
+  // NHWC max forward, one output pixel: channels c < C of taps t < ntaps at
+  // x[tap_pix[t]*C + c] (tap_pix: pixel offsets from x, t = 0 first), flat plane index
+  // base + tap_rel[t]. Writes out[c], idx[c] (idx may be null) for every channel when
+  // C >= lanes and returns C (else does nothing and returns 0).
+  int64_t (*max_nhwc)(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
+                      int64_t ntaps, int64_t C, float* out, int64_t* idx, int64_t base) = nullptr;
+
+  // Max backward where windows never overlap, as a gather: every grad_x element of a window is
+  // written (not accumulated): v = (index == its flat position) ? dy + 0 : +0 (dy + 0 is what
+  // adding dy to a zeroed element gives). A block of outputs whose index matches none of its
+  // window's taps stops the kernel: it returns that block's first output (channel) and the
+  // caller finds the bad index; otherwise it returns n (C).
+  //
+  // NCHW, windows 2 columns wide and 2 apart: output k (k < n) has taps
+  // dst[i*drs + 2k + j], flat index base + 2k + i*dhw + j, i < nh, j < 2. Returns 0 for n < 8.
+  int64_t (*max_bwd_nchw_k2)(const float* dy, const int64_t* idx, int64_t n, int64_t nh,
+                             int64_t dhw, float* dst, int64_t drs, int64_t base) = nullptr;
+  // NHWC, one output pixel: channels c < C, taps t < ntaps at dst[tap_pix[t]*C + c], flat index
+  // base + tap_rel[t]. Returns 0 when C < lanes.
+  int64_t (*max_bwd_nhwc)(const float* dy, const int64_t* idx, const int64_t* tap_pix,
+                          const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
+                          int64_t base) = nullptr;
+
+  // Max backward index check of one output row, k < n: is idx[k] one of base + first[k] +
+  // i*dhw + j (i < nh, j < cnt[k]), in unsigned 64-bit arithmetic? Returns n when all are, else
+  // the first output of the first vector block holding one that is not (the caller finds it).
+  int64_t (*check_row)(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
+                       int64_t base, int64_t nh, int64_t dhw) = nullptr;
+
+  // The same for n indices sharing one window (an NHWC pixel): first tap base, cnt columns.
+  // Returns the first output of the first bad vector block, or where the whole blocks end (the
+  // caller checks from there).
+  int64_t (*check_run)(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
+                       int64_t dhw) = nullptr;
+
+  // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
+  void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
+};
+
+namespace avx2 {
+void fill_pool_kernels_f32(PoolKernelsF32& k);
+}
+namespace avx512 {
+void fill_pool_kernels_f32(PoolKernelsF32& k);
+}
+
+}  // namespace fastconv

@@ -1,0 +1,186 @@
+// Pooling row kernels written once against a vector policy V; each SIMD ISA's pool_f32.cpp
+// defines V with its intrinsics and includes this header (contract in pool_kernels.h).
+//
+// V provides: L (float lanes), F (float vector), M (compare mask), I (int32 vector), and
+//   F load(const float*)                     unaligned load of L floats
+//   F load_even(const float* p)              p[0], p[2], ..., p[2L - 2] (reads p[0 .. 2L-1])
+//   void store(float*, F)
+//   M takes(F v, F m)                        lanes where v > m || isnan(v)
+//   F sel(M u, F a, F b)                     u ? a : b per lane
+//   I seli(M u, I a, I b)
+//   F zero(), add(F, F), div(F, F), set1(float)
+//   I set1i(int32_t)
+//   void store_idx(int64_t* d, I off, int64_t b0, int64_t step)   d[l] = b0 + l*step + off[l]
+//   void dup2(const float* s, float* d)      d[2l] = d[2l + 1] = s[l], l < L
+#pragma once
+#include <cstdint>
+
+#include "cpu/kernels/pool_kernels.h"
+
+namespace fastconv {
+namespace pool_simd {
+
+template <typename V, int S>
+inline typename V::F load_s(const float* p) {
+  if constexpr (S == 1)
+    return V::load(p);
+  else
+    return V::load_even(p);
+}
+
+// NB blocks of L outputs at once: independent compare/select chains hide their latency.
+template <typename V, int S, int NB, bool IDX>
+inline void max_nchw_block(const float* x, const int32_t* tap_off, int64_t ntaps, float* out,
+                           int64_t* idx, int64_t base) {
+  using F = typename V::F;
+  using I = typename V::I;
+  F m[NB];
+  I off[NB];
+  const I t0 = V::set1i(tap_off[0]);
+  for (int b = 0; b < NB; ++b) {
+    m[b] = load_s<V, S>(x + b * V::L * S + tap_off[0]);
+    off[b] = t0;
+  }
+  for (int64_t t = 1; t < ntaps; ++t) {
+    const int32_t r = tap_off[t];
+    const I rv = V::set1i(r);
+    for (int b = 0; b < NB; ++b) {
+      const F v = load_s<V, S>(x + b * V::L * S + r);
+      const auto u = V::takes(v, m[b]);
+      m[b] = V::sel(u, v, m[b]);
+      if (IDX) off[b] = V::seli(u, rv, off[b]);
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    V::store(out + b * V::L, m[b]);
+    if (IDX) V::store_idx(idx + b * V::L, off[b], base + b * V::L * S, S);
+  }
+}
+
+template <typename V, int S, bool IDX>
+int64_t max_nchw_impl(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
+                      float* out, int64_t* idx, int64_t base) {
+  constexpr int64_t L = V::L;
+  int64_t k = 0;
+  for (; k + 2 * L <= n; k += 2 * L)
+    max_nchw_block<V, S, 2, IDX>(x + k * S, tap_off, ntaps, out + k, IDX ? idx + k : nullptr,
+                                 base + k * S);
+  for (; k + L <= n; k += L)
+    max_nchw_block<V, S, 1, IDX>(x + k * S, tap_off, ntaps, out + k, IDX ? idx + k : nullptr,
+                                 base + k * S);
+  if (k < n && n >= L) {  // the tail as one block overlapping the previous (same values)
+    k = n - L;
+    max_nchw_block<V, S, 1, IDX>(x + k * S, tap_off, ntaps, out + k, IDX ? idx + k : nullptr,
+                                 base + k * S);
+    k = n;
+  }
+  return k;
+}
+
+template <typename V, int S>
+int64_t max_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n, float* out,
+                 int64_t* idx, int64_t base) {
+  return idx ? max_nchw_impl<V, S, true>(x, tap_off, ntaps, n, out, idx, base)
+             : max_nchw_impl<V, S, false>(x, tap_off, ntaps, n, out, idx, base);
+}
+
+template <typename V, int NB, bool IDX>
+inline void max_nhwc_block(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
+                           int64_t ntaps, int64_t C, float* out, int64_t* idx, int64_t base) {
+  using F = typename V::F;
+  using I = typename V::I;
+  F m[NB];
+  I off[NB];
+  const float* p0 = x + tap_pix[0] * C;
+  const I r0 = V::set1i(tap_rel[0]);
+  for (int b = 0; b < NB; ++b) {
+    m[b] = V::load(p0 + b * V::L);
+    off[b] = r0;
+  }
+  for (int64_t t = 1; t < ntaps; ++t) {
+    const float* p = x + tap_pix[t] * C;
+    const I rv = V::set1i(tap_rel[t]);
+    for (int b = 0; b < NB; ++b) {
+      const F v = V::load(p + b * V::L);
+      const auto u = V::takes(v, m[b]);
+      m[b] = V::sel(u, v, m[b]);
+      if (IDX) off[b] = V::seli(u, rv, off[b]);
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    V::store(out + b * V::L, m[b]);
+    if (IDX) V::store_idx(idx + b * V::L, off[b], base, 0);
+  }
+}
+
+template <typename V, bool IDX>
+int64_t max_nhwc_impl(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
+                      int64_t ntaps, int64_t C, float* out, int64_t* idx, int64_t base) {
+  constexpr int64_t L = V::L;
+  int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L)
+    max_nhwc_block<V, 4, IDX>(x + c, tap_pix, tap_rel, ntaps, C, out + c,
+                              IDX ? idx + c : nullptr, base);
+  for (; c + L <= C; c += L)
+    max_nhwc_block<V, 1, IDX>(x + c, tap_pix, tap_rel, ntaps, C, out + c,
+                              IDX ? idx + c : nullptr, base);
+  if (c < C && C >= L) {  // the tail as one block overlapping the previous (same values)
+    c = C - L;
+    max_nhwc_block<V, 1, IDX>(x + c, tap_pix, tap_rel, ntaps, C, out + c,
+                              IDX ? idx + c : nullptr, base);
+    c = C;
+  }
+  return c;
+}
+
+template <typename V>
+int64_t max_nhwc(const float* x, const int64_t* tap_pix, const int32_t* tap_rel, int64_t ntaps,
+                 int64_t C, float* out, int64_t* idx, int64_t base) {
+  return idx ? max_nhwc_impl<V, true>(x, tap_pix, tap_rel, ntaps, C, out, idx, base)
+             : max_nhwc_impl<V, false>(x, tap_pix, tap_rel, ntaps, C, out, idx, base);
+}
+
+// Avg: out[k] = (((0 + tap 0) + tap 1) + ...) / d, taps in the order given.
+template <typename V, int S, int NB>
+inline void avg_nchw_block(const float* x, const int32_t* tap_off, int64_t ntaps, float* out,
+                           typename V::F d) {
+  typename V::F acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  for (int64_t t = 0; t < ntaps; ++t)
+    for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], load_s<V, S>(x + b * V::L * S + tap_off[t]));
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, V::div(acc[b], d));
+}
+
+template <typename V, int S>
+int64_t avg_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n, float* out,
+                 float divisor) {
+  constexpr int64_t L = V::L;
+  if (n < L) return 0;
+  const typename V::F d = V::set1(divisor);
+  int64_t k = 0;
+  for (; k + 2 * L <= n; k += 2 * L) avg_nchw_block<V, S, 2>(x + k * S, tap_off, ntaps, out + k, d);
+  for (; k + L <= n; k += L) avg_nchw_block<V, S, 1>(x + k * S, tap_off, ntaps, out + k, d);
+  if (k < n) avg_nchw_block<V, S, 1>(x + (n - L) * S, tap_off, ntaps, out + (n - L), d);
+  return n;
+}
+
+template <typename V>
+void dup2(const float* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + V::L <= n; i += V::L) V::dup2(src + i, dst + 2 * i);
+  for (; i < n; ++i) dst[2 * i] = dst[2 * i + 1] = src[i];
+}
+
+template <typename V>
+void fill(PoolKernelsF32& k) {
+  k.lanes = V::L;
+  k.max_nchw_s1 = &max_nchw<V, 1>;
+  k.max_nchw_s2 = &max_nchw<V, 2>;
+  k.max_nhwc = &max_nhwc<V>;
+  k.avg_nchw_s1 = &avg_nchw<V, 1>;
+  k.avg_nchw_s2 = &avg_nchw<V, 2>;
+  k.dup2 = &dup2<V>;
+}
+
+}  // namespace pool_simd
+}  // namespace fastconv
