@@ -7,7 +7,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <sstream>
 #include <string>
 
 #include "bindings/common.h"
@@ -28,11 +27,10 @@ Dims dims_of(const py::array& a, Layout layout, const char* fn, const char* name
 }
 
 std::string shape_str(const py::array& a) {
-  std::ostringstream os;
-  os << "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) os << (i ? ", " : "") << a.shape(i);
-  os << (a.ndim() == 1 ? ",)" : ")");
-  return os.str();
+  std::string s = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s += cat(i ? ", " : "", static_cast<int64_t>(a.shape(i)));
+  s += a.ndim() == 1 ? ",)" : ")";
+  return s;
 }
 
 const char* layout_name(Layout layout) { return layout == Layout::NCHW ? "NCHW" : "NHWC"; }

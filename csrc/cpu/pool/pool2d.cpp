@@ -23,7 +23,6 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -1253,17 +1252,15 @@ class IndexCheck {
   const int64_t pix = s.nhwc ? e / C : e;
   const int64_t ow = pix % out_w, oh = (pix / out_w) % s.out_h;
   const int64_t n = s.nhwc ? pix / (out_w * s.out_h) : pix / (out_w * s.out_h) / s.channels;
-  std::ostringstream where;
-  if (s.nhwc || s.layout_nhwc)
-    where << "indices[" << n << ", " << oh << ", " << ow << ", " << c << "] = " << ind[e];
-  else
-    where << "indices[" << n << ", " << c << ", " << oh << ", " << ow << "] = " << ind[e];
+  const std::string where =
+      (s.nhwc || s.layout_nhwc) ? cat("indices[", n, ", ", oh, ", ", ow, ", ", c, "] = ", ind[e])
+                                : cat("indices[", n, ", ", c, ", ", oh, ", ", ow, "] = ", ind[e]);
   const int64_t v = ind[e];
   if (static_cast<uint64_t>(v) >= static_cast<uint64_t>(in_hw))
-    fail(fn, where.str(), " is out of range: an index must be a flat position ih*in_w + iw in [0, ",
+    fail(fn, where, " is out of range: an index must be a flat position ih*in_w + iw in [0, ",
          in_hw, ") of the ", s.in_h, "x", in_w, " input plane");
   const int64_t h0 = g.h.first[oh], w0 = g.w.first[ow];
-  fail(fn, where.str(), " (row ", v / in_w, ", column ", v % in_w,
+  fail(fn, where, " (row ", v / in_w, ", column ", v % in_w,
        ") is not in the pooling window of that output, which reads rows ", h0, "..",
        h0 + (g.h.count[oh] - 1) * g.h.step, " step ", g.h.step, " and columns ", w0, "..",
        w0 + (g.w.count[ow] - 1) * g.w.step, " step ", g.w.step, " of the ", s.in_h, "x", in_w,
