@@ -788,6 +788,30 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   }
 }
 
+// Weight gradients reduce over batch x pixels. With few output blocks the reduction is cut
+// into a shape-determined number of chunks (never the thread count), each written to its own
+// partial buffer, and the partials are summed in chunk order: bitwise identical for any
+// number of threads.
+int64_t reduction_chunks(int64_t out_blocks, int64_t Kt, int64_t wsize) {
+  if (out_blocks >= 16) return 1;
+  int64_t chunks = std::min<int64_t>(16, div_up(Kt, 4096));
+  chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(wsize, 1)));
+  return std::max<int64_t>(chunks, 1);
+}
+
+template <typename T>
+void sum_chunks(const T* partial, int64_t chunks, int64_t wsize, T* dw) {
+  const int64_t blk = 4096;
+  parallel_for(div_up(wsize, blk), [&](int64_t t, int) {
+    const int64_t e0 = t * blk, e1 = std::min(wsize, e0 + blk);
+    for (int64_t e = e0; e < e1; ++e) {
+      T s = partial[e];
+      for (int64_t ch = 1; ch < chunks; ++ch) s += partial[ch * wsize + e];
+      dw[e] = s;
+    }
+  });
+}
+
 // ------------------------------------------------------------------------------------------
 // weight gradient: reduction over batch x pixels, cut into a shape-determined number of chunks
 // ------------------------------------------------------------------------------------------
@@ -805,12 +829,7 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t M = o_rows ? Og : Q, Nn = o_rows ? Q : Og;
   const int64_t mb = div_up(M, g.mc), nb = div_up(Nn, g.nc);
   const int64_t out_blocks = G * mb * nb;
-  int64_t chunks = 1;
-  if (out_blocks < 16) {
-    chunks = std::min<int64_t>(16, div_up(Kt, 4096));
-    chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(wsize, 1)));
-    chunks = std::max<int64_t>(chunks, 1);
-  }
+  const int64_t chunks = reduction_chunks(out_blocks, Kt, wsize);
   const int64_t kchunk = div_up(Kt, chunks);
   AlignedArray<T> partial;
   if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
@@ -841,17 +860,7 @@ void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, scratch.at(tid));
     }
   });
-  if (chunks > 1) {
-    const int64_t blk = 4096;
-    parallel_for(div_up(wsize, blk), [&](int64_t t, int) {
-      const int64_t e0 = t * blk, e1 = std::min(wsize, e0 + blk);
-      for (int64_t e = e0; e < e1; ++e) {
-        T s = partial.data()[e];
-        for (int64_t ch = 1; ch < chunks; ++ch) s += partial.data()[ch * wsize + e];
-        dw[e] = s;
-      }
-    });
-  }
+  if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -888,12 +897,7 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t QB = std::min<int64_t>(96 / d.nr * d.nr, Q);
   const int64_t mb = div_up(Og, OB), nb = div_up(Q, QB);
   const int64_t out_blocks = G * mb * nb;
-  int64_t chunks = 1;
-  if (out_blocks < 16) {
-    chunks = std::min<int64_t>(16, div_up(Kt, 4096));
-    chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(wsize, 1)));
-    chunks = std::max<int64_t>(chunks, 1);
-  }
+  const int64_t chunks = reduction_chunks(out_blocks, Kt, wsize);
   const int64_t kchunk = div_up(Kt, chunks);
   AlignedArray<T> partial;
   if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
@@ -961,17 +965,7 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       b0 += kn;
     }
   });
-  if (chunks > 1) {
-    const int64_t blk = 4096;
-    parallel_for(div_up(wsize, blk), [&](int64_t t, int) {
-      const int64_t e0 = t * blk, e1 = std::min(wsize, e0 + blk);
-      for (int64_t e = e0; e < e1; ++e) {
-        T s = partial.data()[e];
-        for (int64_t ch = 1; ch < chunks; ++ch) s += partial.data()[ch * wsize + e];
-        dw[e] = s;
-      }
-    });
-  }
+  if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
 }
 
 // NCHW weight gradients with few outputs per group take the dot-product tiles: the GEMM

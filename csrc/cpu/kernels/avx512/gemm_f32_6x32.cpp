@@ -4,24 +4,10 @@
 #include <immintrin.h>
 
 #include "cpu/kernels/gemm_6x2_impl.h"
+#include "cpu/kernels/avx512/vec.h"
 
 namespace fastconv {
 namespace avx512 {
-namespace {
-
-struct VF {
-  using T = float;
-  using R = __m512;
-  static constexpr int W = 16;
-  static R zero() { return _mm512_setzero_ps(); }
-  static R load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, R v) { _mm512_storeu_ps(p, v); }
-  static R bcast(const float* p) { return _mm512_set1_ps(*p); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
-};
-
-}  // namespace
 
 void gemm_f32_6x32(int64_t kc, const float* a, const float* b, float* c, int64_t rs_c,
                    int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {

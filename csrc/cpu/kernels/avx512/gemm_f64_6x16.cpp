@@ -3,24 +3,10 @@
 #include <immintrin.h>
 
 #include "cpu/kernels/gemm_6x2_impl.h"
+#include "cpu/kernels/avx512/vec.h"
 
 namespace fastconv {
 namespace avx512 {
-namespace {
-
-struct VD {
-  using T = double;
-  using R = __m512d;
-  static constexpr int W = 8;
-  static R zero() { return _mm512_setzero_pd(); }
-  static R load(const double* p) { return _mm512_loadu_pd(p); }
-  static void store(double* p, R v) { _mm512_storeu_pd(p, v); }
-  static R bcast(const double* p) { return _mm512_set1_pd(*p); }
-  static R fma(R a, R b, R c) { return _mm512_fmadd_pd(a, b, c); }
-  static R add(R a, R b) { return _mm512_add_pd(a, b); }
-};
-
-}  // namespace
 
 void gemm_f64_6x16(int64_t kc, const double* a, const double* b, double* c, int64_t rs_c,
                    int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
