@@ -303,3 +303,18 @@ def test_check_max_pool_indices():
         C.check(case, "fwd", (out, np.array([[[[0, 6]]]])), (out, idx), inputs)
     with pytest.raises(C.MismatchError):
         C.check(case, "fwd", (out, np.array([[[[1, 99]]]])), (out, idx), inputs)
+
+
+def test_measure_settles_after_named_candidates(monkeypatch):
+    """settle_after pauses (untimed) once before the rounds and after each named sample."""
+    sleeps = []
+    monkeypatch.setattr(compare.time, "sleep", lambda s: sleeps.append(s))
+    ticks = iter(range(10_000))
+    calls = {n: (lambda: None) for n in ("numpy", "fastconv")}
+    compare.measure(calls, repeats=3, warmup=1, min_sample_s=0.0, gap_s=0.0,
+                    timer=lambda: float(next(ticks)), settle_after={"numpy": 0.5})
+    assert sleeps == [0.5] * 4          # once up front, then after each of the 3 numpy samples
+    sleeps.clear()
+    compare.measure(calls, repeats=3, warmup=1, min_sample_s=0.0, gap_s=0.0,
+                    timer=lambda: float(next(ticks)))
+    assert sleeps == []

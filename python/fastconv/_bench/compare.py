@@ -39,6 +39,7 @@ from . import runtime
 from .shapes import CONV_LAYERS, POOL_CASES, ConvCase, conv_layers, pool_cases
 
 SLOW_VS_NUMPY = 1.5
+NUMPY_SETTLE_S = 0.12   # untimed pause after a multi-threaded NumPy sample (see run_case)
 DEFAULT_REPEATS = 7
 
 
@@ -46,7 +47,8 @@ DEFAULT_REPEATS = 7
 def measure(calls: Dict[str, Callable[[], object]], repeats: int = DEFAULT_REPEATS,
             warmup: int = 1, min_sample_s: float = 0.002, max_inner: int = 1000,
             timer: Callable[[], float] = time.perf_counter,
-            gap_s: float = 0.001) -> Dict[str, Dict[str, object]]:
+            gap_s: float = 0.001,
+            settle_after: Optional[Dict[str, float]] = None) -> Dict[str, Dict[str, object]]:
     """Interleaved timing of several zero-argument callables.
 
     Returns {name: {"median": seconds per call, "samples": [...], "inner": calls per sample}}.
@@ -55,7 +57,10 @@ def measure(calls: Dict[str, Callable[[], object]], repeats: int = DEFAULT_REPEA
     ``gap_s``: an untimed pause between samples, so that the worker threads one library leaves
     spinning (OpenMP / OpenBLAS busy-wait after a parallel region) have gone to sleep before
     the next library's sample starts; on a 2-core machine they would otherwise steal its cores.
+    ``settle_after``: a longer untimed pause after the named candidates' samples (and once
+    before the rounds), for libraries whose workers spin far longer than ``gap_s``.
     """
+    settle = dict(settle_after or {})
     names = list(calls)
     inner: Dict[str, int] = {}
     for name in names:
@@ -70,6 +75,8 @@ def measure(calls: Dict[str, Callable[[], object]], repeats: int = DEFAULT_REPEA
     gc.collect()
     gc.disable()
     try:
+        if settle:
+            time.sleep(max(settle.values()))
         for r in range(repeats):
             k = r % len(names)
             for name in names[k:] + names[:k]:
@@ -80,6 +87,8 @@ def measure(calls: Dict[str, Callable[[], object]], repeats: int = DEFAULT_REPEA
                 for _ in range(m):
                     f()
                 samples[name].append((timer() - t0) / m)
+                if settle.get(name, 0) > 0:
+                    time.sleep(settle[name])
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -231,7 +240,12 @@ def run_case(case, op: str, threads: int, cands: Sequence[str], inputs, *,
                 continue                         # a crashing fastconv call cannot be timed
         calls[cand] = b.call
     del ref
-    times = measure(calls, repeats=repeats, warmup=warmup, min_sample_s=min_sample_s)
+    # OpenBLAS (the NumPy peer) keeps its worker threads spinning for up to 2^28 cycles (about
+    # 0.1 s) after a multi-threaded call; on a machine with as many cores as threads they take
+    # the cores from whichever candidate runs next. Let them go to sleep first.
+    settle = {"numpy": NUMPY_SETTLE_S} if threads > 1 and "numpy" in calls else None
+    times = measure(calls, repeats=repeats, warmup=warmup, min_sample_s=min_sample_s,
+                    settle_after=settle)
     for cand in cands:
         row.ms[cand] = times[cand]["median"] * 1e3 if cand in times else None  # type: ignore
     return row
