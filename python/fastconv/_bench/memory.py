@@ -111,53 +111,9 @@ def _engine_location():
     return pkg, os.path.dirname(os.path.abspath(__file__))
 
 
-_CHILD = r"""
-import importlib, importlib.util, json, sys
-spec = json.loads(sys.argv[1])
-if spec["cand"] not in ("torch", "torch_cl"):
-    sys.modules["torch"] = None          # not needed: keeps the child small and quick
-sys.path[:] = spec["sys_path"]
-name, src = spec["pkg"], spec["src"]
-try:
-    importlib.import_module(name)
-except ImportError:
-    s = importlib.util.spec_from_file_location(name, src + "/__init__.py",
-                                               submodule_search_locations=[src])
-    m = importlib.util.module_from_spec(s)
-    sys.modules[name] = m
-    s.loader.exec_module(m)
-mem = importlib.import_module(name + ".memory")
-print("FASTCONV_MEMORY " + json.dumps(mem._child(spec)), flush=True)
-"""
-
-
-def measure(case: ConvCase, op: str, cand: str, *, dtype: str = "float32", threads: int = 1,
-            seed: int = 0, timeout: float = CHILD_TIMEOUT_S, warmup: bool = True) -> dict:
-    """One measurement in a fresh child. Returns the child's dict: ``extra`` (bytes beyond the
-    outputs; None if n/a), ``growth`` (peak RSS growth), ``out_bytes`` (outputs the call
-    allocated, subtracted), ``method``; or {"error": text}."""
-    why = supported()
-    if why:
-        return {"error": why, "extra": None}
-    pkg, src = _engine_location()
-    spec = {"case": dataclasses.asdict(case), "op": op, "cand": cand, "dtype": dtype,
-            "threads": int(threads), "seed": int(seed), "warmup": bool(warmup),
-            "pkg": pkg, "src": src, "sys_path": [p for p in sys.path]}
-    env = dict(os.environ)
-    env.pop("FASTCONV_BENCH_QUICK", None)
-    try:
-        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)],
-                              capture_output=True, text=True, timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"child timed out after {timeout:.0f} s", "extra": None}
-    for line in proc.stdout.splitlines():
-        if line.startswith("FASTCONV_MEMORY "):
-            return json.loads(line[len("FASTCONV_MEMORY "):])
-    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
-    return {"error": f"child failed: {tail}", "extra": None}
-
-
-_SERVER = r"""
+# Start of every child script: read the spec, hide torch unless it is measured (keeps the child
+# small and quick), import the bench engine (installed, else from its source folder).
+_BOOT = r"""
 import importlib, importlib.util, json, os, signal, sys
 spec = json.loads(sys.argv[1])
 if not spec["torch"]:
@@ -173,6 +129,41 @@ except ImportError:
     sys.modules[name] = m
     s.loader.exec_module(m)
 mem = importlib.import_module(name + ".memory")
+"""
+
+_CHILD = _BOOT + r"""
+print("FASTCONV_MEMORY " + json.dumps(mem._child(spec)), flush=True)
+"""
+
+
+def measure(case: ConvCase, op: str, cand: str, *, dtype: str = "float32", threads: int = 1,
+            seed: int = 0, timeout: float = CHILD_TIMEOUT_S, warmup: bool = True) -> dict:
+    """One measurement in a fresh child. Returns the child's dict: ``extra`` (bytes beyond the
+    outputs; None if n/a), ``growth`` (peak RSS growth), ``out_bytes`` (outputs the call
+    allocated, subtracted), ``method``; or {"error": text}."""
+    why = supported()
+    if why:
+        return {"error": why, "extra": None}
+    pkg, src = _engine_location()
+    spec = {"case": dataclasses.asdict(case), "op": op, "cand": cand, "dtype": dtype,
+            "threads": int(threads), "seed": int(seed), "warmup": bool(warmup),
+            "pkg": pkg, "src": src, "sys_path": [p for p in sys.path],
+            "torch": cand in ("torch", "torch_cl")}
+    env = dict(os.environ)
+    env.pop("FASTCONV_BENCH_QUICK", None)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)],
+                              capture_output=True, text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"child timed out after {timeout:.0f} s", "extra": None}
+    for line in proc.stdout.splitlines():
+        if line.startswith("FASTCONV_MEMORY "):
+            return json.loads(line[len("FASTCONV_MEMORY "):])
+    tail = (proc.stderr.strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
+    return {"error": f"child failed: {tail}", "extra": None}
+
+
+_SERVER = _BOOT + r"""
 importlib.import_module(name + ".candidates")     # numpy, fastconv (and torch) imported once
 print("FASTCONV_MEMORY_READY", flush=True)
 for line in sys.stdin:
