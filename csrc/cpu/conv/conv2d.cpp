@@ -547,13 +547,17 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane();
   const bool nchw = p.layout == Layout::NCHW;
   const bool pre = prepack_weights(p);
-  // Weights packed once per group: NCHW as A (lanes o, depth q), NHWC as B (lanes o, depth q).
+  // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
+  const bool few_nhwc = !nchw && p.in_cg() < 8;
+  // Weights packed once per group (lanes o, depth q): as A for NCHW and few-channel NHWC, as B
+  // for the other NHWC layers.
   std::vector<std::unique_ptr<WeightSource<T>>> wp(G);
   for (int64_t gi = 0; gi < G; ++gi) {
     if (nchw)
       wp[gi].reset(new WeightSource<T>(w + gi * Og * Q, Q, 1, Og, Q, g.mr, g.kc, pre));
     else
-      wp[gi].reset(new WeightSource<T>(w + gi * Og, 1, O, Og, Q, g.nr, g.kc, pre));
+      wp[gi].reset(new WeightSource<T>(w + gi * Og, 1, O, Og, Q, few_nhwc ? g.mr : g.nr, g.kc,
+                                       pre));
   }
   if (nchw && P < g.nc) {
     // Small images: a column block spans several images (lanes continue across images), so the
@@ -581,13 +585,10 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     });
     return;
   }
-  if (!nchw && p.in_cg() < 8) {
+  if (few_nhwc) {
     // NHWC with few input channels: channel runs are too short to pack from, so pack row
     // segments instead (pixels in the vector lanes) and store the tile transposed into y, whose
     // pixels are contiguous across images: y[pix][g*Og + o] at rs = 1 (o), cs = O (pixel).
-    std::vector<std::unique_ptr<WeightSource<T>>> wa(G);
-    for (int64_t gi = 0; gi < G; ++gi)
-      wa[gi].reset(new WeightSource<T>(w + gi * Og, 1, O, Og, Q, g.mr, g.kc, pre));
     const int64_t cols = N * P, nb = div_up(cols, g.nc), tasks = G * nb;
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
     parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
@@ -596,7 +597,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
       const ColGeom geom(p, gi);
       const ColPixelLanes<T> col(geom, x, true);
       T* c = y + j0 * O + gi * Og;
-      gemm_serial(g, 0, Og, j0, j1, 0, Q, *wa[gi], col, c, 1, O, false, scratch.at(tid));
+      gemm_serial(g, 0, Og, j0, j1, 0, Q, *wp[gi], col, c, 1, O, false, scratch.at(tid));
       if (bias)
         for (int64_t j = 0; j < j1 - j0; ++j)
           for (int64_t o = 0; o < Og; ++o) c[j * O + o] += bias[gi * Og + o];
