@@ -1,5 +1,6 @@
 """Strided convolutions with large outputs: the forward runs the GEMM over stride-phase planes
-(each task splits its input rows into zero-padded phase images, then packs contiguous runs).
+(each task splits its input rows into zero-padded phase images, then packs contiguous runs),
+the NCHW input gradient adds its column tiles into phase planes and interleaves them once.
 Checked against the float64 NumPy reference under every ISA, both layouts and dtypes, with
 integer data compared exactly; plus thread-count independence and the explained path.
 """
@@ -29,6 +30,15 @@ def _ids(cases):
     return ["-".join(str(v).replace(" ", "") for v in c) for c in cases]
 
 
+def _every_case(test):
+    """Every case x layout x dtype x (integer, random) data."""
+    for name, values, ids in [("integer", [True, False], ["int", "rand"]),
+                              ("dtype", ["float32", "float64"], None),
+                              ("layout", ["NCHW", "NHWC"], None), ("case", CASES, _ids(CASES))]:
+        test = pytest.mark.parametrize(name, values, ids=ids)(test)
+    return test
+
+
 def _data(case, layout, dtype, integer):
     n, c, o, h, w, kh, kw, s, p, d, g = case
     rng = seeded_rng("strided", case, layout, np.dtype(dtype).name, integer)
@@ -39,10 +49,7 @@ def _data(case, layout, dtype, integer):
     return x, wt, b, dict(stride=s, padding=p, dilation=d, groups=g, layout=layout)
 
 
-@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+@_every_case
 def test_strided_forward(case, layout, dtype, integer):
     x, wt, b, kw = _data(case, layout, dtype, integer)
     for bias in (b, None):
@@ -54,6 +61,22 @@ def test_strided_forward(case, layout, dtype, integer):
         else:
             scale = R.conv2d(np.abs(x), np.abs(wt), None if bias is None else np.abs(bias), **kw)
             assert_close(got, ref, scale, dtype, f"bias={bias is not None}")
+
+
+@_every_case
+def test_strided_input_grad(case, layout, dtype, integer):
+    x, wt, _, kw = _data(case, layout, dtype, integer)
+    y_shape = R.conv2d(x, wt, **kw).shape
+    rng = seeded_rng("strided-gy", case, layout, np.dtype(dtype).name, integer)
+    gy = (int_data if integer else rand_data)(rng, y_shape, dtype)
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, weight=wt, **kw)[0]
+    got = fastconv.conv2d_input_grad(gy, wt, x.shape, **kw)
+    assert got.dtype == np.dtype(dtype) and got.shape == x.shape
+    if integer:
+        assert_same(got, ref)
+    else:
+        scale = R.conv2d_grads(np.abs(gy), x.shape, wt.shape, weight=np.abs(wt), **kw)[0]
+        assert_close(got, ref, scale, dtype)
 
 
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
@@ -69,6 +92,22 @@ def test_strided_forward_path_and_threads(layout):
     for t in (1, 2, 3):
         with fastconv.threads(t):
             outs.append(fastconv.conv2d(x, wt, b, **kw))
+    assert_same(outs[0], ref)
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o, outs[0])
+
+
+def test_strided_input_grad_path_and_threads():
+    case = (16, 8, 16, 34, 35, 3, 3, 2, 1, 1, 1)
+    x, wt, _, kw = _data(case, "NCHW", "float32", True)
+    name, reason = fastconv.explain_conv2d(x.shape, wt.shape, op="input_grad", **kw)
+    assert name == "gemm" and "stride-phase" in reason, reason
+    gy = int_data(seeded_rng("strided-gy-threads"), R.conv2d(x, wt, **kw).shape, np.float32)
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, weight=wt, **kw)[0]
+    outs = []
+    for t in (1, 2, 3):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_input_grad(gy, wt, x.shape, **kw))
     assert_same(outs[0], ref)
     for o in outs[1:]:
         np.testing.assert_array_equal(o, outs[0])

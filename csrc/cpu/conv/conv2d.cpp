@@ -11,6 +11,7 @@
 #include "cpu/conv/conv2d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -577,33 +578,54 @@ struct PhasePlan {
   int64_t Wp = 0, Rp = 0;        // plane row length and rows
   int64_t plane = 0, planes = 0; // elements per plane, per task (all channels and phases)
   int64_t tile = 0;              // elements of the task's GEMM result (virtual pixels x Og)
+  int max_threads = 0;           // threads whose scratch fits the memory bound
 };
 
 // Output rows per task: about `pix` pixels (the GEMM's column block), cut evenly.
-PhasePlan phase_plan(const Conv2dParams& p, int64_t pix, int64_t max_stride = 8) {
+// `lanes`: the register tile's extent along the pixels (NR for NCHW, MR for NHWC).
+PhasePlan phase_plan(const Conv2dParams& p, int64_t pix, int64_t lanes) {
   PhasePlan pl;
-  if ((p.stride_h == 1 && p.stride_w == 1) || p.stride_h > max_stride || p.stride_w > max_stride)
-    return pl;
+  if ((p.stride_h == 1 && p.stride_w == 1) || p.stride_h > 8 || p.stride_w > 8) return pl;
   if (p.out_plane() < pix / 2) return pl;  // small images: the batched paths fill the tiles
   const PhaseAxis ah(p.stride_h, p.k_h, p.dil_h, p.pad_top);
   const PhaseAxis aw(p.stride_w, p.k_w, p.dil_w, p.pad_left);
   const double im2col = double(p.batch) * double(p.in_c) * double(p.kk()) * double(p.out_plane());
   const double bound = std::max(im2col / 4, double(1 << 16));
-  // Fewer rows per task until every thread's planes and tile fit in a quarter of the im2col
-  // matrix (the layer's extra-memory bound).
-  for (int64_t rmax = std::max<int64_t>(1, std::min<int64_t>(p.out_h, pix / p.out_w));
-       rmax >= 1; rmax = rmax > 2 ? rmax * 2 / 3 : rmax - 1) {
-    pl.blocks = div_up(p.out_h, rmax);
-    pl.rows = div_up(p.out_h, pl.blocks);
-    pl.Wp = p.out_w + aw.ext;
+  const int64_t Ho = p.out_h, Wo = p.out_w;
+  pl.Wp = Wo + aw.ext;
+  const auto set_rows = [&](int64_t r) {
+    pl.blocks = div_up(Ho, r);
+    pl.rows = div_up(Ho, pl.blocks);
     pl.Rp = pl.rows + ah.ext;
     pl.plane = pl.Rp * pl.Wp;
     pl.planes = p.in_cg() * ah.nph() * aw.nph() * pl.plane;
-    pl.tile = ((pl.rows - 1) * pl.Wp + p.out_w) * p.out_cg();
-    const int64_t tasks = p.batch * p.groups * pl.blocks;
-    pl.ok = double(pl.planes + pl.tile) * threads_for(tasks) <= bound;
-    if (pl.ok) break;
+    pl.tile = ((pl.rows - 1) * pl.Wp + Wo) * p.out_cg();
+    return double(pl.planes + pl.tile) * 4 <= bound;
+  };
+  // Rows per task: at most `pix` pixels, fewer until 4 tasks' planes and tiles fit in a
+  // quarter of the im2col matrix (the layer's extra-memory bound)...
+  int64_t rmax = std::max<int64_t>(1, std::min<int64_t>(Ho, pix / Wo));
+  while (!set_rows(rmax) && rmax > 1) rmax = rmax > 2 ? rmax * 2 / 3 : 1;
+  // ... and, from rmax/2 to rmax, the count whose blocks leave the fewest idle lanes in their
+  // last register tiles (e.g. 3x3 s2 at 28x28: 10 rows = 289 virtual pixels run 19 tiles of
+  // 16 with 15 idle lanes, 11 rows = 318 run 20 with 2).
+  int64_t best = rmax, best_lanes = -1;
+  for (int64_t r = rmax; r >= std::max<int64_t>(1, rmax / 2); --r) {
+    const int64_t nb = div_up(Ho, r), rows = div_up(Ho, nb);
+    int64_t computed = 0;
+    for (int64_t oh0 = 0; oh0 < Ho; oh0 += rows)
+      computed += div_up((std::min(Ho - oh0, rows) - 1) * pl.Wp + Wo, lanes) * lanes;
+    if (best_lanes < 0 || computed < best_lanes) {
+      best = r;
+      best_lanes = computed;
+    }
   }
+  set_rows(best);
+  // The plan never depends on the thread count (nor do results): where the bound holds fewer
+  // tasks' scratch than there are threads, fewer threads run.
+  pl.max_threads = static_cast<int>(
+      std::min(1024.0, std::floor(bound / double(pl.planes + pl.tile))));
+  pl.ok = pl.max_threads >= 1;
   return pl;
 }
 
@@ -705,7 +727,7 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
   }
   const int64_t img = p.in_c * p.in_h * p.in_w;
   const int64_t tasks = N * G * pl.blocks, ws = gemm_workspace_size(g);
-  ThreadScratch<T> scratch(threads_for(tasks), ws + pl.planes + pl.tile);
+  ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), ws + pl.planes + pl.tile);
   parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t rb = t % pl.blocks, gi = (t / pl.blocks) % G, n = t / (pl.blocks * G);
     const int64_t oh0 = rb * pl.rows, oh1 = std::min(p.out_h, oh0 + pl.rows);
@@ -743,6 +765,136 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
   });
 }
 
+// Input gradient of a strided NCHW layer through phase planes: the transpose of
+// forward_phase. A task owns a block of input channels of one image and group, so its writes
+// are exclusive: per block of output rows it computes the column tile
+// dcol[q][l] = W^T[q][o] dy[o][l] over virtual pixels l (dy copied to the plane width, the
+// extra columns zero), adds each tile row into its phase plane as contiguous runs (the
+// strided, bounds-tested col2im scatter is what made the stride-2 input gradient slower than
+// the forward), and finally interleaves the planes into grad_x.
+struct PhaseGradPlan {
+  bool ok = false;
+  int64_t rows = 0, blocks = 0;  // output rows per GEMM block, blocks per image
+  int64_t cblk = 0, ncb = 0;     // input channels per task, channel blocks per group
+  int64_t Wp = 0, Rp = 0, plane = 0;  // planes span the whole image: Rp = out_h + ext_h rows
+  int64_t planes = 0, tile = 0, dyv = 0;  // per-task scratch elements
+  int max_threads = 0;                    // threads whose scratch fits the memory bound
+};
+
+PhaseGradPlan phase_grad_plan(const Conv2dParams& p, int64_t pix, int64_t mc) {
+  PhaseGradPlan pl;
+  if (p.layout != Layout::NCHW || (p.stride_h == 1 && p.stride_w == 1) || p.stride_h > 8 ||
+      p.stride_w > 8 || p.out_plane() < pix / 2 || p.out_cg() == 0)
+    return pl;
+  const PhaseAxis ah(p.stride_h, p.k_h, p.dil_h, p.pad_top);
+  const PhaseAxis aw(p.stride_w, p.k_w, p.dil_w, p.pad_left);
+  const int64_t KK = p.kk(), Cg = p.in_cg();
+  pl.cblk = std::max<int64_t>(1, std::min<int64_t>(Cg, 2 * mc / KK));
+  pl.ncb = div_up(Cg, pl.cblk);
+  pl.Wp = p.out_w + aw.ext;
+  pl.Rp = p.out_h + ah.ext;
+  pl.plane = pl.Rp * pl.Wp;
+  pl.planes = pl.cblk * ah.nph() * aw.nph() * pl.plane;
+  const double im2col = double(p.batch) * double(p.in_c) * double(KK) * double(p.out_plane());
+  const double bound = std::max(im2col / 4, double(1 << 16));
+  // Rows per GEMM block: fewer until 4 tasks' scratch fits the bound (or one row); as in
+  // phase_plan, the plan never depends on the thread count: fewer threads run where needed.
+  for (int64_t rmax = std::max<int64_t>(1, std::min<int64_t>(p.out_h, pix / p.out_w));;
+       rmax = rmax > 2 ? rmax * 2 / 3 : 1) {
+    pl.blocks = div_up(p.out_h, rmax);
+    pl.rows = div_up(p.out_h, pl.blocks);
+    const int64_t nv = (pl.rows - 1) * pl.Wp + p.out_w;
+    pl.tile = pl.cblk * KK * nv;
+    pl.dyv = p.out_cg() * nv;
+    if (double(pl.planes + pl.tile + pl.dyv) * 4 <= bound || rmax == 1) break;
+  }
+  pl.max_threads = static_cast<int>(
+      std::min(1024.0, std::floor(bound / double(pl.planes + pl.tile + pl.dyv))));
+  pl.ok = pl.max_threads >= 1;
+  return pl;
+}
+
+template <typename T>
+void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* dy,
+                      const std::vector<std::unique_ptr<WeightSource<T>>>& wp, T* dx) {
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c, Cg = p.in_cg();
+  const int64_t KK = p.kk(), P = p.out_plane(), Wo = p.out_w, Wp = pl.Wp;
+  const int64_t H = p.in_h, Wd = p.in_w;
+  const PhaseAxis ah(p.stride_h, p.k_h, p.dil_h, p.pad_top);
+  const PhaseAxis aw(p.stride_w, p.k_w, p.dil_w, p.pad_left);
+  const int64_t nh = ah.nph(), nw = aw.nph();
+  // plane offset of each (channel within the block, tap): q - q0 = c * KK + kh * k_w + kw
+  std::vector<int64_t> qoff(static_cast<size_t>(pl.cblk * KK));
+  for (int64_t c = 0; c < pl.cblk; ++c)
+    for (int64_t kh = 0; kh < p.k_h; ++kh)
+      for (int64_t kw = 0; kw < p.k_w; ++kw)
+        qoff[(c * p.k_h + kh) * p.k_w + kw] =
+            ((c * nh + ah.idx[ah.tap_phase[kh]]) * nw + aw.idx[aw.tap_phase[kw]]) * pl.plane +
+            (ah.tap_off[kh] - ah.off0) * Wp + (aw.tap_off[kw] - aw.off0);
+  // grad_x columns of w phase b: iw = s_w * (off0 + j) + pw for plane columns j in
+  // [jlo[b], jhi[b]); columns no phase reaches stay zero.
+  std::vector<int64_t> jlo(nw), jhi(nw);
+  int64_t covered = 0;
+  for (int64_t b = 0; b < nw; ++b) {
+    const int64_t pw = aw.used[b];
+    jlo[b] = std::min(Wp, std::max<int64_t>(0, ceil_div(-pw, aw.s) - aw.off0));
+    jhi[b] = std::max(jlo[b], std::min(Wp, floor_div(Wd - 1 - pw, aw.s) + 1 - aw.off0));
+    covered += jhi[b] - jlo[b];
+  }
+  const int64_t tasks = N * G * pl.ncb, ws = gemm_workspace_size(g);
+  ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads),
+                           ws + pl.planes + pl.tile + pl.dyv);
+  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
+    const int64_t cb = t % pl.ncb, gi = (t / pl.ncb) % G, n = t / (pl.ncb * G);
+    const int64_t c0 = cb * pl.cblk, c1 = std::min(Cg, c0 + pl.cblk);
+    const int64_t q0 = c0 * KK, q1 = c1 * KK;
+    T* planes = scratch.at(tid) + ws;
+    T* tile = planes + pl.planes;
+    T* dyv = tile + pl.tile;
+    std::memset(static_cast<void*>(planes), 0,
+                sizeof(T) * static_cast<size_t>((c1 - c0) * nh * nw * pl.plane));
+    const T* dyn = dy + (n * O + gi * Og) * P;
+    for (int64_t oh0 = 0; oh0 < p.out_h; oh0 += pl.rows) {
+      const int64_t oh1 = std::min(p.out_h, oh0 + pl.rows);
+      const int64_t nv = (oh1 - oh0 - 1) * Wp + Wo;
+      for (int64_t o = 0; o < Og; ++o)  // dy rows at the plane width, extra columns zero
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          T* d = dyv + o * nv + (oh - oh0) * Wp;
+          std::memcpy(d, dyn + o * P + oh * Wo, sizeof(T) * static_cast<size_t>(Wo));
+          if (oh + 1 < oh1)
+            for (int64_t j = Wo; j < Wp; ++j) d[j] = T(0);
+        }
+      const StridedSource<T> B(dyv, 1, nv);  // lanes l, depth o
+      gemm_serial(g, q0, q1, 0, nv, 0, Og, *wp[gi], B, tile, nv, 1, false, scratch.at(tid));
+      for (int64_t q = q0; q < q1; ++q) {
+        const T* src = tile + (q - q0) * nv;
+        T* dst = planes + qoff[q - q0] + oh0 * Wp;
+        for (int64_t r = 0; r < oh1 - oh0; ++r)
+          for (int64_t j = 0; j < Wo; ++j) dst[r * Wp + j] += src[r * Wp + j];
+      }
+    }
+    for (int64_t c = c0; c < c1; ++c) {  // interleave the planes into grad_x
+      T* dxc = dx + (n * p.in_c + gi * Cg + c) * H * Wd;
+      const T* pc = planes + (c - c0) * nh * nw * pl.plane;
+      for (int64_t ih = 0; ih < H; ++ih) {
+        const int64_t ph = ih % ah.s, i = ih / ah.s - ah.off0, a = ah.idx[ph];
+        T* d = dxc + ih * Wd;
+        if (a < 0 || i < 0 || i >= pl.Rp) {
+          std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(Wd));
+          continue;
+        }
+        if (covered < Wd) std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(Wd));
+        for (int64_t b = 0; b < nw; ++b) {
+          const T* row = pc + (a * nw + b) * pl.plane + i * Wp;
+          T* db = d + aw.s * aw.off0 + aw.used[b];
+          for (int64_t j = jlo[b]; j < jhi[b]; ++j) db[j * aw.s] = row[j];
+        }
+      }
+    }
+  });
+}
+
 std::mutex g_algo_mutex;
 std::string g_algo = "auto";
 
@@ -757,7 +909,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const bool nchw = p.layout == Layout::NCHW;
   const bool pre = prepack_weights(p);
   // Strided layers with large outputs: phase planes, weights as A (NCHW) or B (NHWC).
-  const PhasePlan phase = phase_plan(p, g.nc);
+  const PhasePlan phase = phase_plan(p, g.nc, nchw ? g.nr : g.mr);
   // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
   const bool few_nhwc = !nchw && p.in_cg() < 8 && !phase.ok;
   // Weights packed once per group (lanes o, depth q): as A for NCHW and few-channel NHWC, as B
@@ -880,6 +1032,11 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       wp[gi].reset(new WeightSource<T>(w + gi * Og, O, 1, Q, Og, g.mr, g.kc, pre));
     else              // B = W^T: lanes q, depth o
       wp[gi].reset(new WeightSource<T>(w + gi * Og, O, 1, Q, Og, g.nr, g.kc, pre));
+  }
+  const PhaseGradPlan phase = phase_grad_plan(p, g.nc, g.mc);
+  if (phase.ok) {
+    input_grad_phase(p, phase, dy, wp, dx);
+    return;
   }
   if (nchw && is_plain_gemm(p) && P >= g.nc) {
     // 1x1 stride 1 unpadded: dx[c][p] = W^T[c][o] dy[o][p] is a plain GEMM written straight
@@ -1208,15 +1365,21 @@ bool is_small(const Conv2dParams& p) {
 std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) {
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t nc = is_double ? kernels().gemm<double>().nc : kernels().gemm<float>().nc;
+  const int64_t mc = is_double ? kernels().gemm<double>().mc : kernels().gemm<float>().mc;
   if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
     return "1x1 stride-1 unpadded: a plain GEMM over the input";
-  if (op == ConvOp::Forward && phase_plan(p, nc).ok)
+  const int nr = is_double ? kernels().gemm<double>().nr : kernels().gemm<float>().nr;
+  const int mr = is_double ? kernels().gemm<double>().mr : kernels().gemm<float>().mr;
+  if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
                        "into zero-padded phase images once, then packs contiguous runs), ") +
            (nchw ? "pixels in the vector lanes" : "pixels as the register tile's rows");
   if (op == ConvOp::WeightGrad && use_dot_weight_grad(p))
     return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
            "group or 1x1 stride 1: no transposing pack of the im2col rows)";
+  if (op == ConvOp::InputGrad && phase_grad_plan(p, nc, mc).ok)
+    return "implicit GEMM into column tiles over stride-phase planes (tile rows added into "
+           "zero-padded phase images as contiguous runs, interleaved into grad_x once)";
   if (op == ConvOp::InputGrad && is_plain_gemm(p) && nchw && p.out_plane() >= nc)
     return "1x1 stride-1 unpadded: a plain GEMM written straight into grad_x";
   const bool few = !nchw && p.in_cg() < 8;
