@@ -441,3 +441,32 @@ def test_plain_1x1_paths(n, c, o, hw, groups, dtype):
                  scale=np.einsum("goc,ngop->ngcp", np.abs(wg), np.abs(gyg)).reshape(x.shape))
     assert_close(fastconv.conv2d_weight_grad(gy, x, w.shape, groups=groups), gw_ref, dtype=dtype,
                  scale=np.einsum("ngop,ngcp->goc", np.abs(gyg), np.abs(xg)).reshape(w.shape))
+
+
+# NHWC 1x1 stride-1 input gradients with >= 8 channels per group are one GEMM over the batch's
+# pixels written straight into grad_x (blocks cross image boundaries): checked against einsum.
+NHWC_1X1 = [(3, 8, 5, (7, 9), 1, "float32"), (2, 32, 24, (13, 11), 1, "float64"),
+            (2, 30, 18, (9, 17), 3, "float32"), (1, 9, 70, (40, 13), 1, "float64")]
+
+
+@pytest.mark.usefixtures("isa")
+@pytest.mark.parametrize("case", NHWC_1X1, ids=[str(i) for i in range(len(NHWC_1X1))])
+def test_plain_1x1_nhwc_input_grad(case):
+    n, c, o, hw, groups, dtype = case
+    rng = seeded_rng("plain1x1-nhwc", *case)
+    w = rng.standard_normal((1, 1, c // groups, o)).astype(dtype)
+    gy = rng.standard_normal((n,) + hw + (o,)).astype(dtype)
+    G, cg, og = groups, c // groups, o // groups
+    wg = w.reshape(cg, G, og).transpose(1, 0, 2).astype(np.float64)        # [g][c][o]
+    gyg = gy.reshape(n, hw[0], hw[1], G, og).astype(np.float64)
+    ref = np.einsum("gco,nhwgo->nhwgc", wg, gyg).reshape((n,) + hw + (c,))
+    scale = np.einsum("gco,nhwgo->nhwgc", np.abs(wg), np.abs(gyg)).reshape(ref.shape)
+    x_shape = (n,) + hw + (c,)
+    assert "straight into grad_x" in fastconv.explain_conv2d(
+        x_shape, w.shape, groups=groups, layout="NHWC", op="input_grad", dtype=dtype)[1]
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_input_grad(gy, w, x_shape, groups=groups, layout="NHWC"))
+    assert_close(outs[0], ref, scale=scale, dtype=dtype)
+    np.testing.assert_array_equal(outs[1], outs[0])
