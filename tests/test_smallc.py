@@ -102,7 +102,7 @@ def test_forced_smallc_falls_back(layout):
         assert_same(y, R.conv2d(x, w, **kw), "fallback forward")
 
 
-LENET = [((64, 1, 28, 28), (6, 1, 5, 5), 2, ("forward", "weight_grad")),
+LENET = [((64, 1, 28, 28), (6, 1, 5, 5), 2, ("forward", "input_grad", "weight_grad")),
          ((64, 6, 14, 14), (16, 6, 5, 5), 0, ("forward", "input_grad", "weight_grad"))]
 
 

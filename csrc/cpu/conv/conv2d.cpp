@@ -1071,16 +1071,17 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
                             "of the im2col memory (GEMM if the data holds NaN/Inf)"};
   }
   // Few channels (LeNet-like): the implicit GEMM's packing of a 25..150-deep im2col operand
-  // dominates there; the smallc kernels broadcast input pixels against channel vectors with
-  // no packing. Measured, 1 thread Zen 3 AVX2 float32, vs GEMM: lenet_conv2 (6 -> 16, 5x5)
-  // 2.7-4.6x forward, 1.8x input gradient, 2.3-4.4x weight gradient; lenet_conv1 (1 -> 6)
-  // 2-2.5x forward; 8 -> 8 and 16 -> 32 channel layers 1.5-8x. The input gradient scatters
-  // runs of k_w * in_c values back (col2im): with < 4 input channels that scatter costs more
-  // than the GEMM (lenet_conv1: 1.3 vs 1.2 ms). 1x1 layers are a plain GEMM already.
+  // dominates there; the smallc kernels broadcast input pixels against channel (or, for the
+  // input gradient, kernel-tap) vectors with no packing. Measured, 1 thread Zen 3 AVX2
+  // float32, vs GEMM (NCHW / NHWC): lenet_conv2 (6 -> 16, 5x5) forward 3.3x / 4.4x, input
+  // gradient 2.3x / 2.1x, weight gradient 2.7x / 4.5x; lenet_conv1 (1 -> 6) forward 2.0x /
+  // 2.7x, input gradient 1.3x, weight gradient 1.8x / 3.6x; 3..16 -> 8..32 channel layers
+  // 1.05-8x. 1x1 layers are a plain GEMM already; 3x3 layers with >= 8 channels per group
+  // take Winograd above (faster still: 16 -> 32 at 16x16, 0.46 vs 0.51 ms).
   if (smallc_applicable(p, op) && p.in_c <= 16 && p.out_c <= 32 && p.kk() >= 4 &&
-      (op != ConvOp::InputGrad || p.in_c >= 4) && smallc_fits(p, op))
+      smallc_fits(p, op))
     return {Algo::Smallc, op == ConvOp::InputGrad
-                              ? "few channels (4..16 in, <= 32 out), kernel >= 2x2: smallc "
+                              ? "few channels (<= 16 in, <= 32 out), kernel >= 2x2: smallc "
                                 "direct kernel with the kernel taps in the vector lanes, then "
                                 "col2im (no packing)"
                               : "few channels (<= 16 in, <= 32 out), kernel >= 2x2: smallc "

@@ -5,15 +5,18 @@
 // im2col packing.
 //   forward      per output row: r = output column, i = (kh, c), t = kw over the image padded
 //                into planar rows [h][c][w]; b = weights [kh][c][kw][out_c]; init = bias.
-//                (Stride 1: the broadcast columns r must be contiguous.)
+//                (Stride 1: the broadcast columns r must be contiguous.) NCHW layers whose
+//                output rows fill the vectors better than their channels swap the roles:
+//                output columns in the lanes, weights broadcast, rows stored into y.
 //   input grad   per block of output rows: the im2col-shaped gradient dcol[p][(kh, kw, c)] =
 //                sum_o grad_out[o][p] * w[o][(kh, kw, c)] (r = pixel, t = o; lanes = the
 //                150 or 25 taps, so no lane is wasted on 6 or 1 channels), then added into a
 //                padded channels-last image, where the taps of one kernel row are contiguous;
 //                any stride and padding.
-//   weight grad  per image and kernel row kh: r = (kw, c) taps, i = output row, t = output
-//                column over the image padded channels-last [h][w][c]; b = grad_out as
-//                [pixel][out_c]; out = init = a partial gradient [tap][out_c]. Images are cut
+//   weight grad  per image and kernel row: r = taps, i = output row, t = output column; b =
+//                grad_out as [pixel][out_c]; out = init = a partial gradient [tap][out_c]
+//                (NCHW: the planar image, one call per (kh, c) over kw; NHWC: the image
+//                channels-last [h][w][c], one call per kh over (kw, c)). Images are cut
 //                into a number of chunks fixed by the batch size (never the thread count);
 //                partials are summed in chunk order.
 // NCHW outputs are computed channels-last into per-thread scratch and transposed per image.
@@ -33,6 +36,11 @@
 namespace fastconv {
 namespace {
 
+// The copy and transpose loops below run once per image inside the parallel lambdas; inlined
+// there, GCC ran out of registers and kept their pointers on the stack (8 instructions per
+// element): as calls of their own they are tight loops.
+#define FC_NOINLINE __attribute__((noinline))
+
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
 
@@ -51,7 +59,7 @@ struct Scratch {
 // Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a channels-last
 // buffer [.][Wp][C] at row `top`, column `left`; the border is left as it is (zero).
 template <typename T>
-void pack_image(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
+FC_NOINLINE void pack_image(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
                 int64_t left, int64_t Wp, T* dst) {
   for (int64_t h = 0; h < H; ++h) {
     T* d = dst + ((h + top) * Wp + left) * C;
@@ -72,7 +80,7 @@ void pack_image(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_
 constexpr int64_t kTBlk = 16;
 
 template <typename T>
-void to_planes(const T* src, int64_t ld, int64_t P, int64_t C, T* dst) {
+FC_NOINLINE void to_planes(const T* src, int64_t ld, int64_t P, int64_t C, T* dst) {
   for (int64_t p0 = 0; p0 < P; p0 += kTBlk) {
     const int64_t p1 = std::min(P, p0 + kTBlk);
     for (int64_t c = 0; c < C; ++c)
@@ -82,12 +90,28 @@ void to_planes(const T* src, int64_t ld, int64_t P, int64_t C, T* dst) {
 
 // (the lanes >= C of dst are left as they are)
 template <typename T>
-void from_planes(const T* src, int64_t P, int64_t C, T* dst, int64_t ld) {
+FC_NOINLINE void from_planes(const T* src, int64_t P, int64_t C, T* dst, int64_t ld) {
   for (int64_t p0 = 0; p0 < P; p0 += kTBlk) {
     const int64_t p1 = std::min(P, p0 + kTBlk);
     for (int64_t c = 0; c < C; ++c)
       for (int64_t q = p0; q < p1; ++q) dst[q * ld + c] = src[c * P + q];
   }
+}
+
+// Adds the im2col-shaped rows dcol[(oh - oh0) * out_w + ow][(kh, kw, c)] (row stride ld) of
+// output rows [oh0, oh1) into the padded channels-last image img [.][Wp][in_c], where the taps
+// (kw, c) of one kernel row are contiguous.
+template <typename T>
+FC_NOINLINE void col2im_rows(const Conv2dParams& p, const T* dcol, int64_t ld, int64_t oh0,
+                             int64_t oh1, int64_t Wp, T* img) {
+  const int64_t C = p.in_c, KWC = p.k_w * C, Wo = p.out_w;
+  for (int64_t oh = oh0; oh < oh1; ++oh)
+    for (int64_t ow = 0; ow < Wo; ++ow) {
+      const T* src = dcol + ((oh - oh0) * Wo + ow) * ld;
+      T* d = img + ((oh * p.stride_h) * Wp + ow * p.stride_w) * C;
+      for (int64_t kh = 0; kh < p.k_h; ++kh, src += KWC, d += Wp * C)
+        for (int64_t j = 0; j < KWC; ++j) d[j] += src[j];
+    }
 }
 
 bool has_padding(const Conv2dParams& p) {
@@ -108,7 +132,7 @@ struct WeightAt {
 // Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a planar-row
 // buffer [.][C][Wp] at row `top`, column `left`; the border is left as it is (zero).
 template <typename T>
-void pack_planar(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
+FC_NOINLINE void pack_planar(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
                  int64_t left, int64_t Wp, T* dst) {
   for (int64_t h = 0; h < H; ++h)
     for (int64_t c = 0; c < C; ++c) {
@@ -162,14 +186,48 @@ void smallc_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     bp.zero();
     std::memcpy(bp.data(), bias, sizeof(T) * static_cast<size_t>(K));
   }
-  const int64_t xs = checked_mul(Hp * Wp, C, "workspace size");
-  const int64_t ys = nchw ? checked_mul(P, Kp, "workspace size") : 0;
+  // NCHW with output rows that fill the vectors better than the output channels do
+  // (lenet_conv1: 28 of 32 lanes against 6 of 8): output columns in the lanes, weights
+  // broadcast, rows stored straight into y (same sums in the same order). Else channels in
+  // the lanes, transposed per image from scratch.
+  const auto fill = [&](int64_t n) { return double(n) / double(round_up(n, k.lanes)); };
+  const bool col_lanes = nchw && fill(p.out_w) > fill(K);
+  const int64_t Wl = round_up(p.out_w, k.lanes);
+  AlignedArray<T> bt;  // bias per output row of the column-lanes pass, [K][Wl]
+  if (col_lanes && bias) {
+    bt.reset(checked_mul(K, Wl, "workspace size"));
+    for (int64_t o = 0; o < K; ++o) std::fill(bt.data() + o * Wl, bt.data() + (o + 1) * Wl, bias[o]);
+  }
+  // (+ 16: the column-lanes pass reads whole vectors past the last row's end)
+  const int64_t xs = checked_mul(Hp * Wp, C, "workspace size") + 16;
+  const int64_t ys = nchw && !col_lanes ? checked_mul(P, Kp, "workspace size") : 0;
   const int64_t ld = nchw ? Kp : K;
   Scratch<T> s(threads_for(p.batch), xs + ys);
   parallel_for(p.batch, s.threads, [&](int64_t n, int tid) {
     T* buf = s.at(tid);
     pack_planar(x + n * C * p.in_h * p.in_w, nchw, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp,
                 buf);
+    if (col_lanes) {
+      SmallcArgs<T> A;
+      A.a = wb.data();  // [(kh, c)][kw][o], r = o
+      A.a_is = KW * Kp;
+      A.a_ts = Kp;
+      A.b_is = Wp;
+      A.b_ts = 1;
+      A.ni = KH * C;
+      A.nt = KW;
+      A.init = bias ? bt.data() : nullptr;
+      A.init_rs = Wl;
+      A.o_rs = P;
+      A.nr = K;
+      A.nl = p.out_w;
+      for (int64_t oh = 0; oh < p.out_h; ++oh) {
+        A.b = buf + oh * p.stride_h * C * Wp;
+        A.out = y + n * K * P + oh * p.out_w;
+        k.run(A);
+      }
+      return;
+    }
     T* out = nchw ? buf + xs : y + n * P * K;
     SmallcArgs<T> A;
     A.a_is = Wp;
@@ -238,14 +296,7 @@ void smallc_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
       A.a = planes + oh0 * Wo;
       A.nr = (oh1 - oh0) * Wo;
       k.run(A);
-      for (int64_t oh = oh0; oh < oh1; ++oh)
-        for (int64_t ow = 0; ow < Wo; ++ow) {
-          const T* src = dcol + ((oh - oh0) * Wo + ow) * Qp;
-          for (int64_t kh = 0; kh < p.k_h; ++kh, src += KWC) {
-            T* d = img + ((oh * p.stride_h + kh) * Wp + ow * p.stride_w) * C;
-            for (int64_t j = 0; j < KWC; ++j) d[j] += src[j];
-          }
-        }
+      col2im_rows(p, dcol, Qp, oh0, oh1, Wp, img);
     }
     T* dxn = dx + n * C * p.in_plane();
     for (int64_t h = 0; h < p.in_h; ++h) {
@@ -265,17 +316,21 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const SmallcKernel<T>& k = kernels().smallc<T>();
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t N = p.batch, C = p.in_c, K = p.out_c, Kp = round_up(K, k.lanes);
-  const int64_t P = p.out_plane(), KWC = p.k_w * C, taps = p.k_h * KWC;
+  const int64_t P = p.out_plane(), KH = p.k_h, KW = p.k_w, taps = KH * KW * C;
   const int64_t Hp = p.in_h + p.pad_top + p.pad_bottom, Wp = p.in_w + p.pad_left + p.pad_right;
   const int64_t wsize = checked_mul(taps, Kp, "workspace size");
   // Chunks of images: a count fixed by the batch size, so sums never depend on the threads.
   const int64_t per_chunk = div_up(N, std::min<int64_t>(N, 16));
   const int64_t chunks = div_up(N, per_chunk);
   AlignedArray<T> partial(checked_mul(chunks, wsize, "workspace size"));
+  // NCHW: x padded into planar rows [h][c][w] (row copies), one call per (kh, c) over the KW
+  // taps; the partial gradient is [kh][c][kw][Kp]. NHWC: x channels-last [h][w][c] (read in
+  // place when unpadded), one call per kh over the KW*C contiguous taps; [kh][kw][c][Kp].
   const bool direct_x = !nchw && !has_padding(p);
   const bool direct_dy = !nchw && K == Kp;  // NHWC rows already padded to whole vectors
   const int64_t xs = direct_x ? 0 : checked_mul(Hp * Wp, C, "workspace size");
   const int64_t dys = direct_dy ? 0 : checked_mul(P, Kp, "workspace size");
+  const int64_t calls = nchw ? KH * C : KH, run = taps / calls;  // taps per call
   Scratch<T> s(threads_for(chunks), xs + dys);
   parallel_for(chunks, s.threads, [&](int64_t ch, int tid) {
     T* buf = s.at(tid);
@@ -283,20 +338,23 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     std::memset(static_cast<void*>(part), 0, sizeof(T) * static_cast<size_t>(wsize));
     SmallcArgs<T> A;
     A.a_is = p.stride_h * Wp * C;
-    A.a_ts = p.stride_w * C;
+    A.a_ts = nchw ? p.stride_w : p.stride_w * C;
     A.b_is = p.out_w * Kp;
     A.b_ts = Kp;
     A.ni = p.out_h;
     A.nt = p.out_w;
     A.init_rs = Kp;
     A.o_rs = Kp;
-    A.nr = KWC;
+    A.nr = run;
     A.nl = Kp;
     const int64_t n1 = std::min(N, (ch + 1) * per_chunk);
     for (int64_t n = ch * per_chunk; n < n1; ++n) {
       const T* xn = x + n * C * p.in_h * p.in_w;
       const T* dyn = dy + n * K * P;
-      if (!direct_x) pack_image(xn, nchw, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
+      if (nchw)
+        pack_planar(xn, true, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
+      else if (!direct_x)
+        pack_image(xn, false, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
       T* db = buf + xs;
       if (nchw)
         from_planes(dyn, P, K, db, Kp);
@@ -305,10 +363,10 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
           std::memcpy(db + q * Kp, dyn + q * K, sizeof(T) * static_cast<size_t>(K));
       const T* a = direct_x ? xn : buf;
       A.b = direct_dy ? dyn : db;
-      for (int64_t kh = 0; kh < p.k_h; ++kh) {
-        A.a = a + kh * Wp * C;
-        A.init = part + kh * KWC * Kp;
-        A.out = part + kh * KWC * Kp;
+      for (int64_t call = 0; call < calls; ++call) {  // (kh, c) rows of the planar image, or kh
+        A.a = a + call * (nchw ? Wp : Wp * C);
+        A.init = part + call * run * Kp;
+        A.out = part + call * run * Kp;
         k.run(A);
       }
     }
@@ -316,11 +374,15 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // dw = sum of the partials in chunk order, in the caller's weight layout
   const T* pt = partial.data();
   for (int64_t q = 0; q < taps; ++q) {
-    const int64_t kh = q / KWC, kw = (q % KWC) / C, c = q % C;
     for (int64_t o = 0; o < K; ++o) {
       T v = pt[q * Kp + o];
       for (int64_t ch = 1; ch < chunks; ++ch) v += pt[ch * wsize + q * Kp + o];
-      dw[nchw ? ((o * C + c) * p.k_h + kh) * p.k_w + kw : q * K + o] = v;
+      if (nchw) {  // q = (kh*C + c)*KW + kw
+        const int64_t kw = q % KW, c = (q / KW) % C, kh = q / (KW * C);
+        dw[((o * C + c) * KH + kh) * KW + kw] = v;
+      } else {  // q = (kh*KW + kw)*C + c, the HWIO order itself
+        dw[q * K + o] = v;
+      }
     }
   }
 }
