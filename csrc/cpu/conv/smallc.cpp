@@ -43,13 +43,17 @@ namespace {
 
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
+inline int64_t image_size(int64_t h, int64_t w, int64_t c) {  // padded sizes can be huge
+  return checked_mul(checked_mul(h, w, "workspace size"), c, "workspace size");
+}
 
 template <typename T>
 struct Scratch {
   AlignedArray<T> mem;
   int64_t per = 0;
   int threads;
-  Scratch(int t, int64_t per_thread) : per(round_up(std::max<int64_t>(per_thread, 1), 16)), threads(t) {
+  Scratch(int t, int64_t per_thread)
+      : per(round_up(std::max<int64_t>(per_thread, 1), 16)), threads(t) {
     mem.reset(checked_mul(per, threads, "workspace size"));
     mem.zero();
   }
@@ -179,7 +183,8 @@ void smallc_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   for (int64_t kh = 0; kh < KH; ++kh)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t kw = 0; kw < KW; ++kw)
-        for (int64_t o = 0; o < K; ++o) wb.data()[((kh * C + c) * KW + kw) * Kp + o] = wat(o, c, kh, kw);
+        for (int64_t o = 0; o < K; ++o)
+          wb.data()[((kh * C + c) * KW + kw) * Kp + o] = wat(o, c, kh, kw);
   AlignedArray<T> bp;
   if (bias) {
     bp.reset(Kp);
@@ -196,10 +201,11 @@ void smallc_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
   AlignedArray<T> bt;  // bias per output row of the column-lanes pass, [K][Wl]
   if (col_lanes && bias) {
     bt.reset(checked_mul(K, Wl, "workspace size"));
-    for (int64_t o = 0; o < K; ++o) std::fill(bt.data() + o * Wl, bt.data() + (o + 1) * Wl, bias[o]);
+    for (int64_t o = 0; o < K; ++o)
+      std::fill(bt.data() + o * Wl, bt.data() + (o + 1) * Wl, bias[o]);
   }
   // (+ 16: the column-lanes pass reads whole vectors past the last row's end)
-  const int64_t xs = checked_mul(Hp * Wp, C, "workspace size") + 16;
+  const int64_t xs = image_size(Hp, Wp, C) + 16;
   const int64_t ys = nchw && !col_lanes ? checked_mul(P, Kp, "workspace size") : 0;
   const int64_t ld = nchw ? Kp : K;
   Scratch<T> s(threads_for(p.batch), xs + ys);
@@ -265,7 +271,7 @@ void smallc_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     for (int64_t q = 0; q < Q; ++q)
       wq.data()[o * Qp + q] = wat(o, q % C, q / KWC, (q % KWC) / C);
   const int64_t rows = std::max<int64_t>(1, 64 / Wo);  // output rows per dcol block
-  const int64_t xs = checked_mul(Hp * Wp, C, "workspace size");
+  const int64_t xs = image_size(Hp, Wp, C);
   const int64_t cs = checked_mul(rows * Wo, Qp, "workspace size");
   const int64_t ds = nchw ? 0 : checked_mul(P, K, "workspace size");
   Scratch<T> s(threads_for(p.batch), xs + cs + ds);
@@ -328,7 +334,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // place when unpadded), one call per kh over the KW*C contiguous taps; [kh][kw][c][Kp].
   const bool direct_x = !nchw && !has_padding(p);
   const bool direct_dy = !nchw && K == Kp;  // NHWC rows already padded to whole vectors
-  const int64_t xs = direct_x ? 0 : checked_mul(Hp * Wp, C, "workspace size");
+  const int64_t xs = direct_x ? 0 : image_size(Hp, Wp, C);
   const int64_t dys = direct_dy ? 0 : checked_mul(P, Kp, "workspace size");
   const int64_t calls = nchw ? KH * C : KH, run = taps / calls;  // taps per call
   Scratch<T> s(threads_for(chunks), xs + dys);

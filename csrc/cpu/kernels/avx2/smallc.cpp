@@ -10,7 +10,8 @@ namespace {
 
 struct SF : VF {  // + the partial store of the last vector of a row (n < 8 lanes)
   static void store_n(float* p, R v, int n) {
-    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    const __m256i m =
+        _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     _mm256_maskstore_ps(p, m, v);
   }
 };
