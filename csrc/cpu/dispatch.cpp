@@ -93,6 +93,8 @@ KernelTable make_avx512() {
   t.dw_f32 = avx512::depthwise_f32();
   t.dw_f64 = avx512::depthwise_f64();
   t.smallc_f32 = avx512::smallc_f32();
+  t.smallc_f32.transpose = avx2::smallc_f32().transpose;  // AVX-512 machines run AVX2
+  t.smallc_f32.tb = avx2::smallc_f32().tb;
   t.smallc_f64 = avx512::smallc_f64();
   avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;

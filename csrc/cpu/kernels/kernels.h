@@ -225,6 +225,9 @@ template <typename T>
 struct SmallcKernel {
   void (*run)(const SmallcArgs<T>& args) = nullptr;
   int lanes = 0;  // vector width: b / init rows are padded to a multiple of it
+  // optional (nullptr: the driver's scalar loops): d[j*d_rs + i] = s[i*s_rs + j], i, j < tb
+  void (*transpose)(const T* s, int64_t s_rs, T* d, int64_t d_rs) = nullptr;
+  int tb = 0;
 };
 
 #define FC_DECLARE_SMALLC(isa)                  \

@@ -23,9 +23,21 @@ struct SD : VD {
   }
 };
 
+void transpose_f32(const float* s, int64_t s_rs, float* d, int64_t d_rs) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + i * s_rs);
+  transpose8(r);
+  for (int j = 0; j < 8; ++j) _mm256_storeu_ps(d + j * d_rs, r[j]);
+}
+
 }  // namespace
 
-SmallcKernel<float> smallc_f32() { return smallcimpl::table<SF>(); }
+SmallcKernel<float> smallc_f32() {
+  SmallcKernel<float> k = smallcimpl::table<SF>();
+  k.transpose = &transpose_f32;
+  k.tb = 8;
+  return k;
+}
 SmallcKernel<double> smallc_f64() { return smallcimpl::table<SD>(); }
 
 }  // namespace avx2
