@@ -153,9 +153,10 @@ FC_NOINLINE void pack_planar(const T* src, bool nchw, int64_t C, int64_t H, int6
   for (int64_t h = 0; h < H; ++h)
     for (int64_t c = 0; c < C; ++c) {
       T* d = dst + ((h + top) * C + c) * Wp + left;
-      if (nchw)
-        std::memcpy(d, src + (c * H + h) * W, sizeof(T) * static_cast<size_t>(W));
-      else
+      if (nchw) {  // short rows: an inline loop, not a library call per row
+        const T* s = src + (c * H + h) * W;
+        for (int64_t w = 0; w < W; ++w) d[w] = s[w];
+      } else
         for (int64_t w = 0; w < W; ++w) d[w] = src[(h * W + w) * C + c];
     }
 }
@@ -378,7 +379,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
         change_layout(k, false, dyn, Kp, P, K, db);
       else if (!direct_dy)
         for (int64_t q = 0; q < P; ++q)
-          std::memcpy(db + q * Kp, dyn + q * K, sizeof(T) * static_cast<size_t>(K));
+          for (int64_t o = 0; o < K; ++o) db[q * Kp + o] = dyn[q * K + o];
       const T* a = direct_x ? xn : buf;
       A.b = direct_dy ? dyn : db;
       for (int64_t call = 0; call < calls; ++call) {  // (kh, c) rows of the planar image, or kh
