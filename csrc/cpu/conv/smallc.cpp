@@ -43,6 +43,7 @@ namespace {
 
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
+constexpr int64_t kDcolPixels = 24;  // input gradient: output pixels per im2col-shaped block
 inline int64_t image_size(int64_t h, int64_t w, int64_t c) {  // padded sizes can be huge
   return checked_mul(checked_mul(h, w, "workspace size"), c, "workspace size");
 }
@@ -177,7 +178,7 @@ bool smallc_fits(const Conv2dParams& p, ConvOp op) {
   double per_thread = img + P * up(double(p.out_c)), shared = taps * up(double(p.out_c));
   if (op == ConvOp::InputGrad)
     per_thread = img + P * double(p.out_c) +
-                 std::max<double>(64, double(p.out_w)) * up(taps);
+                 std::max<double>(kDcolPixels, double(p.out_w)) * up(taps);
   if (op == ConvOp::WeightGrad) shared *= std::min<double>(16, double(p.batch));
   const double im2col = double(p.batch) * taps * P;
   return kThreads * per_thread + shared <= im2col / 4;
@@ -283,7 +284,10 @@ void smallc_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   for (int64_t o = 0; o < K; ++o)
     for (int64_t q = 0; q < Q; ++q)
       wq.data()[o * Qp + q] = wat(o, q % C, q / KWC, (q % KWC) / C);
-  const int64_t rows = std::max<int64_t>(1, 64 / Wo);  // output rows per dcol block
+  // output rows per dcol block: ~24 pixels, so the block (24 x 160 floats for lenet_conv2)
+  // stays in L1 between the kernel and col2im. With 64 pixels (38 KiB) the 2-thread run of
+  // lenet_conv2 was 1.2x faster than 1 thread; with 24 it is 1.7x (and 1 thread 4 % faster).
+  const int64_t rows = std::max<int64_t>(1, kDcolPixels / Wo);
   const int64_t xs = image_size(Hp, Wp, C);
   const int64_t cs = checked_mul(rows * Wo, Qp, "workspace size");
   const int64_t ds = nchw ? 0 : checked_mul(P, K, "workspace size");
