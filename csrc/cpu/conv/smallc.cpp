@@ -43,7 +43,7 @@ namespace {
 
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
-constexpr int64_t kDcolPixels = 24;  // input gradient: output pixels per im2col-shaped block
+constexpr int64_t kDcolPixels = 12;  // input gradient: output pixels per im2col-shaped block
 inline int64_t image_size(int64_t h, int64_t w, int64_t c) {  // padded sizes can be huge
   return checked_mul(checked_mul(h, w, "workspace size"), c, "workspace size");
 }
@@ -284,9 +284,10 @@ void smallc_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   for (int64_t o = 0; o < K; ++o)
     for (int64_t q = 0; q < Q; ++q)
       wq.data()[o * Qp + q] = wat(o, q % C, q / KWC, (q % KWC) / C);
-  // output rows per dcol block: ~24 pixels, so the block (24 x 160 floats for lenet_conv2)
-  // stays in L1 between the kernel and col2im. With 64 pixels (38 KiB) the 2-thread run of
-  // lenet_conv2 was 1.2x faster than 1 thread; with 24 it is 1.7x (and 1 thread 4 % faster).
+  // output rows per dcol block: ~12 pixels, so the block (one 10 x 160-float row for
+  // lenet_conv2) stays in L1 next to the weights, image and grad_out between the kernel and
+  // col2im. lenet_conv2 at 2 threads (1 thread ~0.66 ms throughout) on the loaded 2-core
+  // machine: 64-pixel blocks (38 KiB) 0.55 ms, 24 pixels 0.48-0.53 ms, 12 pixels 0.36-0.41 ms.
   const int64_t rows = std::max<int64_t>(1, kDcolPixels / Wo);
   const int64_t xs = image_size(Hp, Wp, C);
   const int64_t cs = checked_mul(rows * Wo, Qp, "workspace size");
