@@ -247,3 +247,57 @@ def no_change(*arrays):
     yield
     for i, (a, b) in enumerate(zip(arrays, before)):
         assert_bitwise(a, b, f"argument {i} was modified")
+
+
+# ------------------------------------------------------------------------------------------------
+# one conv layer against the reference: every op, with a forced algorithm
+# ------------------------------------------------------------------------------------------------
+def conv_case(rng, xs, ws, dtype, integer, **kwargs):
+    """Inputs (x, w, bias b, grad_out go), reference results (y, gx, gw, gb) and error scales
+    (sum |terms|: ys, sx, sw, gbs) of one conv layer; kwargs as for reference.conv2d."""
+    import reference as R
+    gen = int_data if integer else rand_data
+    x, wt = gen(rng, xs, dtype), gen(rng, ws, dtype)
+    nout = ws[0] if kwargs.get("layout", "NCHW") == "NCHW" else ws[-1]
+    b = gen(rng, (nout,), dtype)
+    y = R.conv2d(x, wt, b, **kwargs)
+    go = gen(rng, y.shape, dtype)
+    ax, aw, ago = np.abs(x), np.abs(wt), np.abs(go)
+    gx, gw, gb = R.conv2d_grads(go, x.shape, wt.shape, x=x, weight=wt, **kwargs)
+    sx, sw, _ = R.conv2d_grads(ago, x.shape, wt.shape, x=ax, weight=aw, **kwargs)
+    ys = R.conv2d(ax, aw, np.abs(b), **kwargs)
+    gbs = R.conv2d_grads(ago, x.shape, wt.shape, **kwargs)[2]
+    return dict(x=x, w=wt, b=b, go=go, y=y, gx=gx, gw=gw, gb=gb, ys=ys, sx=sx, sw=sw, gbs=gbs)
+
+
+def check_result(got, ref, scale, dtype, integer, what):
+    """A fastconv result of `dtype`: exact for integer data, else within the scaled tolerance."""
+    assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype), what
+    if integer:
+        assert_same(got, ref, what)
+    else:
+        assert_close(got, ref, scale, dtype, what)
+
+
+def check_conv_ops(d, kw, dtype, integer, algorithm):
+    """Forward (with and without bias), both gradients and the bias gradient of a conv_case
+    with `algorithm` forced, against the reference; the single-gradient entry points must be
+    bitwise equal to conv2d_backward."""
+    import fastconv
+    import fastconv._testing as FT
+    with FT.conv_algorithm(algorithm):
+        y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
+        y0 = fastconv.conv2d(d["x"], d["w"], **kw)
+        gx, gw, gb = fastconv.conv2d_backward(d["go"], d["x"], d["w"], **kw)
+        gx1 = fastconv.conv2d_input_grad(d["go"], d["w"], d["x"].shape, **kw)
+        gw1 = fastconv.conv2d_weight_grad(d["go"], d["x"], d["w"].shape, **kw)
+    check_result(y, d["y"], d["ys"], dtype, integer, "forward")
+    bias = np.asarray(d["b"], np.float64)
+    bshape = (1, -1, 1, 1) if kw.get("layout", "NCHW") == "NCHW" else (1, 1, 1, -1)
+    check_result(y0, d["y"] - bias.reshape(bshape), d["ys"], dtype, integer,
+                 "forward without bias")
+    check_result(gx, d["gx"], d["sx"], dtype, integer, "input grad")
+    check_result(gw, d["gw"], d["sw"], dtype, integer, "weight grad")
+    check_result(gb, d["gb"], d["gbs"], dtype, integer, "bias grad")
+    assert_bitwise(gx1, gx, "conv2d_input_grad vs conv2d_backward")
+    assert_bitwise(gw1, gw, "conv2d_weight_grad vs conv2d_backward")

@@ -14,8 +14,9 @@ import pytest
 import fastconv
 import fastconv._testing as FT
 import reference as R
-from conftest import (DTYPES, LAYOUTS, assert_bitwise, assert_close, assert_same, int_data,
-                      rand_data, seeded_rng, w_shape, x_shape)
+from conftest import (DTYPES, LAYOUTS, assert_bitwise, assert_same, check_conv_ops,
+                      check_result, conv_case, int_data, rand_data, seeded_rng, w_shape,
+                      x_shape)
 
 pytestmark = pytest.mark.usefixtures("isa")
 
@@ -57,30 +58,13 @@ def _setup(case, layout, dtype, integer):
     key = (case, layout, np.dtype(dtype).name, integer)
     if key not in _cache:
         n, c, m, h, w, kh, kw, s, p, d = case
-        rng = seeded_rng("depthwise", key)
-        gen = int_data if integer else rand_data
-        x = gen(rng, x_shape(n, c, h, w, layout), dtype)
-        wt = gen(rng, w_shape(c * m, 1, kh, kw, layout), dtype)
-        b = gen(rng, (c * m,), dtype)
-        kwargs = _kw(case, layout)
-        y = R.conv2d(x, wt, b, **kwargs)
-        go = gen(rng, y.shape, dtype)
-        ax, aw, ago = np.abs(x), np.abs(wt), np.abs(go)
-        gx, gw, gb = R.conv2d_grads(go, x.shape, wt.shape, x=x, weight=wt, **kwargs)
-        sx, sw, _ = R.conv2d_grads(ago, x.shape, wt.shape, x=ax, weight=aw, **kwargs)
-        ys = R.conv2d(ax, aw, np.abs(b), **kwargs)
-        gbs = R.conv2d_grads(ago, x.shape, wt.shape, **kwargs)[2]
-        _cache[key] = dict(x=x, w=wt, b=b, go=go, y=y, gx=gx, gw=gw, gb=gb, ys=ys, sx=sx, sw=sw,
-                           gbs=gbs)
+        _cache[key] = conv_case(seeded_rng("depthwise", key), x_shape(n, c, h, w, layout),
+                                w_shape(c * m, 1, kh, kw, layout), dtype, integer,
+                                **_kw(case, layout))
     return _cache[key]
 
 
-def _check(got, ref, scale, dtype, integer, what):
-    assert isinstance(got, np.ndarray) and got.dtype == np.dtype(dtype), what
-    if integer:
-        assert_same(got, ref, what)
-    else:
-        assert_close(got, ref, scale, dtype, what)
+_check = check_result
 
 
 @pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
@@ -90,21 +74,7 @@ def _check(got, ref, scale, dtype, integer, what):
 def test_depthwise_vs_reference(case, layout, dtype, integer):
     d = _setup(case, layout, dtype, integer)
     kw = _kw(case, layout)
-    with FT.conv_algorithm("depthwise"):
-        y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
-        y0 = fastconv.conv2d(d["x"], d["w"], **kw)
-        gx, gw, gb = fastconv.conv2d_backward(d["go"], d["x"], d["w"], **kw)
-        gx1 = fastconv.conv2d_input_grad(d["go"], d["w"], d["x"].shape, **kw)
-        gw1 = fastconv.conv2d_weight_grad(d["go"], d["x"], d["w"].shape, **kw)
-    _check(y, d["y"], d["ys"], dtype, integer, "forward")
-    bias = np.asarray(d["b"], np.float64)
-    bshape = (1, -1, 1, 1) if layout == "NCHW" else (1, 1, 1, -1)
-    _check(y0, d["y"] - bias.reshape(bshape), d["ys"], dtype, integer, "forward without bias")
-    _check(gx, d["gx"], d["sx"], dtype, integer, "input grad")
-    _check(gw, d["gw"], d["sw"], dtype, integer, "weight grad")
-    _check(gb, d["gb"], d["gbs"], dtype, integer, "bias grad")
-    assert_bitwise(gx1, gx, "conv2d_input_grad vs conv2d_backward")
-    assert_bitwise(gw1, gw, "conv2d_weight_grad vs conv2d_backward")
+    check_conv_ops(d, kw, dtype, integer, "depthwise")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -18,6 +18,7 @@ LAYERS = [  # (x NCHW, weight OIHW, kwargs)
     ((2, 8, 10, 10), (16, 1, 3, 3), dict(padding=1, groups=8)),
     ((1, 3, 20, 20), (6, 3, 5, 5), dict(stride=2, padding=2)),
     ((2, 12, 11, 11), (12, 4, 3, 3), dict(padding=2, dilation=2, groups=3)),
+    ((64, 6, 14, 14), (16, 6, 5, 5), {}),                  # LeNet conv2: smallc
 ]
 OPS = ["forward", "input_grad", "weight_grad"]
 
@@ -68,6 +69,9 @@ def test_reason_names_the_path_that_runs(layout):
 
 
 def test_known_choices():
+    for op in OPS:
+        assert fastconv.explain_conv2d((64, 6, 14, 14), (16, 6, 5, 5), op=op)[0] == "smallc"
+    assert fastconv.explain_conv2d((64, 1, 28, 28), (6, 1, 5, 5), padding=2)[0] == "smallc"
     assert fastconv.explain_conv2d((8, 128, 56, 56), (128, 1, 3, 3), padding=1, groups=128)[0] \
         != "gemm"
     name, reason = fastconv.explain_conv2d((8, 256, 56, 56), (64, 256, 1, 1))

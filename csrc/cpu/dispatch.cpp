@@ -51,6 +51,8 @@ KernelTable make_scalar() {
   t.wino_f64 = FC_WINO(scalar, f64);
   t.dw_f32 = scalar::depthwise_f32();
   t.dw_f64 = scalar::depthwise_f64();
+  t.smallc_f32 = scalar::smallc_f32();
+  t.smallc_f64 = scalar::smallc_f64();
   return t;
 }
 
@@ -69,6 +71,8 @@ KernelTable make_avx2() {
   t.wino_f64 = FC_WINO(avx2, f64);
   t.dw_f32 = avx2::depthwise_f32();
   t.dw_f64 = avx2::depthwise_f64();
+  t.smallc_f32 = avx2::smallc_f32();
+  t.smallc_f64 = avx2::smallc_f64();
   avx2::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
@@ -88,6 +92,10 @@ KernelTable make_avx512() {
   t.wino_f64 = FC_WINO(avx512, f64);
   t.dw_f32 = avx512::depthwise_f32();
   t.dw_f64 = avx512::depthwise_f64();
+  t.smallc_f32 = avx512::smallc_f32();
+  t.smallc_f32.transpose = avx2::smallc_f32().transpose;  // AVX-512 machines run AVX2
+  t.smallc_f32.tb = avx2::smallc_f32().tb;
+  t.smallc_f64 = avx512::smallc_f64();
   avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }
@@ -105,6 +113,8 @@ KernelTable make_neon() {
   // NEON: the portable depthwise kernels serve (no NEON-specific depthwise code yet).
   t.dw_f32 = scalar::depthwise_f32();
   t.dw_f64 = scalar::depthwise_f64();
+  t.smallc_f32 = scalar::smallc_f32();
+  t.smallc_f64 = scalar::smallc_f64();
   return t;
 }
 #endif

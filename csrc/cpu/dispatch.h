@@ -49,6 +49,8 @@ struct KernelTable {
   WinoKernel<double> wino_f64;
   DwKernels<float> dw_f32;
   DwKernels<double> dw_f64;
+  SmallcKernel<float> smallc_f32;
+  SmallcKernel<double> smallc_f64;
   PoolKernelsF32 pool_f32;  // pooling row kernels (lanes == 0: none, the drivers' own loops)
 
   template <typename T>
@@ -59,6 +61,8 @@ struct KernelTable {
   const WinoKernel<T>& wino() const;
   template <typename T>
   const DwKernels<T>& dw() const;
+  template <typename T>
+  const SmallcKernel<T>& smallc() const;
 };
 
 template <>
@@ -78,6 +82,10 @@ template <>
 inline const DwKernels<float>& KernelTable::dw<float>() const { return dw_f32; }
 template <>
 inline const DwKernels<double>& KernelTable::dw<double>() const { return dw_f64; }
+template <>
+inline const SmallcKernel<float>& KernelTable::smallc<float>() const { return smallc_f32; }
+template <>
+inline const SmallcKernel<double>& KernelTable::smallc<double>() const { return smallc_f64; }
 
 const KernelTable& kernels_for(Isa isa);
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }

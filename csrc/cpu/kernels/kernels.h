@@ -191,4 +191,52 @@ FC_DECLARE_DW(avx2)
 FC_DECLARE_DW(avx512)
 // NEON builds use the scalar depthwise kernels (dispatch.cpp).
 
+// ------------------------------------------------------------------------------------------
+// Small-channel direct convolution (body in kernels/smallc_impl.h, driver cpu/conv/smallc.cpp):
+// one channels-in-lanes block product that serves the forward pass (r = output columns of a
+// row, i = (kh, c) rows of a planar padded image, t = kw), the weight gradient (r = (kw, c)
+// taps of a kernel row, i = output rows, t = output columns) and the input gradient (r =
+// output pixels, t = output channel: the im2col-shaped gradient, scattered by the driver):
+//   out[r*o_rs + l] = init[r*init_rs + l]
+//                     + sum_{i < ni} sum_{t < nt} a[r + i*a_is + t*a_ts] * b[i*b_is + t*b_ts + l]
+//   for r < nr, l < nl; init == nullptr: 0. Sums run from init over i, then t, in increasing
+//   order (independent of any blocking). b and init must be readable for lanes l < nl rounded
+//   up to `lanes` (the vector width). Only out[r*o_rs + l], l < nl, is written, except that
+//   when o_rs == nl <= 2 * lanes a row may first be stored whole into the next row's first
+//   elements (still inside out[0, nr*nl)), which get their final values afterwards: full
+//   vector stores instead of masked ones. init may alias out only when o_rs != nl or
+//   nl is a multiple of `lanes`.
+// ------------------------------------------------------------------------------------------
+template <typename T>
+struct SmallcArgs {
+  const T* a;  // broadcast operand, r contiguous
+  int64_t a_is, a_ts;
+  const T* b;  // vector operand, lanes contiguous
+  int64_t b_is, b_ts;
+  int64_t ni, nt;
+  const T* init;  // nullptr: 0
+  int64_t init_rs;
+  T* out;
+  int64_t o_rs;
+  int64_t nr, nl;
+};
+
+template <typename T>
+struct SmallcKernel {
+  void (*run)(const SmallcArgs<T>& args) = nullptr;
+  int lanes = 0;  // vector width: b / init rows are padded to a multiple of it
+  // optional (nullptr: the driver's scalar loops): d[j*d_rs + i] = s[i*s_rs + j], i, j < tb
+  void (*transpose)(const T* s, int64_t s_rs, T* d, int64_t d_rs) = nullptr;
+  int tb = 0;
+};
+
+#define FC_DECLARE_SMALLC(isa)                  \
+  namespace isa {                               \
+  SmallcKernel<float> smallc_f32();             \
+  SmallcKernel<double> smallc_f64();            \
+  }
+FC_DECLARE_SMALLC(scalar)
+FC_DECLARE_SMALLC(avx2)
+FC_DECLARE_SMALLC(avx512)
+
 }  // namespace fastconv
