@@ -287,3 +287,60 @@ def test_narrow_planes(layout):
         x = _special(rng, x_shape(2, 1, 300, w, layout), np.float32)
         for g in ((3, 2, 1, 1, False), ((3, 1), (2, 1), (1, 0), 1, True), (1, 1, 0, 1, False)):
             assert _check_max(x, g, layout, np.float32, rng)
+
+
+# ------------------------------------------------------------------------------------------------
+# global average: the plane-sum kernels (NCHW: 8 planes at once, masked plane tails; NHWC:
+# channel vectors with an overlapping last one) and the argument fast path
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_global_avg_plane_sizes(layout, dtype):
+    rng = seeded_rng("global", layout, np.dtype(dtype).name)
+    for (h, w) in ((1, 1), (1, 7), (2, 4), (3, 3), (1, 9), (4, 4), (3, 5), (7, 7), (5, 13)):
+        for n, c in ((1, 1), (1, 7), (2, 8), (1, 9), (3, 17), (2, 33)):
+            x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+            x.reshape(-1)[::7] = -0.0
+            got = fastconv.global_avg_pool2d(x, layout=layout)
+            assert_close(got, R.global_avg_pool2d(x, layout),
+                         R.global_avg_pool2d(np.abs(x), layout), dtype, f"{h}x{w} n={n} c={c}")
+            _same_on_every_isa(lambda: fastconv.global_avg_pool2d(x, layout=layout))
+            with fastconv.threads(2):
+                assert_bitwise(fastconv.global_avg_pool2d(x, layout=layout), got, "2 threads")
+            go = rand_data(rng, got.shape, dtype)
+            gx = fastconv.global_avg_pool2d_backward(go, x.shape, layout=layout)
+            assert_close(gx, R.global_avg_pool2d_backward(go, x.shape, layout),
+                         R.global_avg_pool2d_backward(np.abs(go), x.shape, layout), dtype)
+
+
+def test_global_avg_exact_sums():
+    """Integer data over power-of-two planes: every sum and division is exact, so the mean is the
+    reference's to the last bit."""
+    rng = seeded_rng("global-exact")
+    for layout in LAYOUTS:
+        x = int_data(rng, x_shape(3, 21, 4, 8, layout), np.float32, -8, 8)
+        assert_same(fastconv.global_avg_pool2d(x, layout=layout),
+                    R.global_avg_pool2d(x, layout).astype(np.float32))
+
+
+def test_global_avg_fast_path_falls_back():
+    """Inputs outside the fast path (3-D, non-contiguous, big-endian, bad layout, mismatched
+    grad_out) get the general path's results and errors."""
+    rng = seeded_rng("global-fallback")
+    x = rand_data(rng, (2, 5, 4, 6), np.float32)
+    ref = fastconv.global_avg_pool2d(x)
+    assert_bitwise(fastconv.global_avg_pool2d(x[0])[None], ref[:1])
+    assert_bitwise(fastconv.global_avg_pool2d(np.asfortranarray(x)), ref)
+    assert_bitwise(fastconv.global_avg_pool2d(x.astype(">f4")), ref)
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d(x, layout="NWHC")
+    with pytest.raises(TypeError):
+        fastconv.global_avg_pool2d(x, layout=0)
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref, (2, 5, 4, 7, 1))
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref[:, :4], (2, 5, 4, 6))
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref, (2, 5, 0, 6))
+    assert_bitwise(fastconv.global_avg_pool2d_backward(ref, [2, 5, 4, 6]),
+                   fastconv.global_avg_pool2d_backward(ref, (2, 5, 4, 6)))

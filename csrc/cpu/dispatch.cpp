@@ -88,6 +88,7 @@ KernelTable make_avx512() {
   t.wino_f64 = FC_WINO(avx512, f64);
   t.dw_f32 = avx512::depthwise_f32();
   t.dw_f64 = avx512::depthwise_f64();
+  avx2::fill_pool_kernels_f32(t.pool_f32);  // entries without an AVX-512 version keep AVX2's
   avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }

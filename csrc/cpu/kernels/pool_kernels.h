@@ -68,6 +68,17 @@ struct PoolKernelsF32 {
 
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
+
+  // Global average, NCHW: out[p] = s / dh / dw for the n planes p of hw >= 1 elements at
+  // x + p*hw, s the plane's sum in this fixed order: 8 partial sums s_j (j < 8) over the elements
+  // e = j (mod 8) in increasing e, each from +0, then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) +
+  // (s6 + s7)). Does all n planes.
+  void (*global_avg_nchw)(const float* x, int64_t hw, int64_t n, float* out, float dh,
+                          float dw) = nullptr;
+  // Global average, NHWC: out[c] = (x[c] + x[C + c] + ... + x[(hw-1)*C + c], added in that order
+  // to +0) / dh / dw, c < C. Does all C channels when C >= lanes and returns C, else returns 0.
+  int64_t (*global_avg_nhwc)(const float* x, int64_t hw, int64_t C, float* out, float dh,
+                             float dw) = nullptr;
 };
 
 namespace avx2 {

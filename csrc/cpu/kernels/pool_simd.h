@@ -171,6 +171,29 @@ void dup2(const float* src, int64_t n, float* dst) {
   for (; i < n; ++i) dst[2 * i] = dst[2 * i + 1] = src[i];
 }
 
+// Global average over hw pixels of C channels, 4 vectors of channels at a time.
+template <typename V, int NB>
+inline void global_avg_nhwc_block(const float* x, int64_t hw, int64_t C, float* out,
+                                  typename V::F dh, typename V::F dw) {
+  typename V::F acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  for (int64_t e = 0; e < hw; ++e)
+    for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], V::load(x + e * C + b * V::L));
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, V::div(V::div(acc[b], dh), dw));
+}
+
+template <typename V>
+int64_t global_avg_nhwc(const float* x, int64_t hw, int64_t C, float* out, float dh, float dw) {
+  constexpr int64_t L = V::L;
+  if (C < L) return 0;
+  const typename V::F vh = V::set1(dh), vw = V::set1(dw);
+  int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L) global_avg_nhwc_block<V, 4>(x + c, hw, C, out + c, vh, vw);
+  for (; c + L <= C; c += L) global_avg_nhwc_block<V, 1>(x + c, hw, C, out + c, vh, vw);
+  if (c < C) global_avg_nhwc_block<V, 1>(x + (C - L), hw, C, out + (C - L), vh, vw);
+  return C;
+}
+
 template <typename V>
 void fill(PoolKernelsF32& k) {
   k.lanes = V::L;
@@ -180,6 +203,7 @@ void fill(PoolKernelsF32& k) {
   k.avg_nchw_s1 = &avg_nchw<V, 1>;
   k.avg_nchw_s2 = &avg_nchw<V, 2>;
   k.dup2 = &dup2<V>;
+  k.global_avg_nhwc = &global_avg_nhwc<V>;
 }
 
 }  // namespace pool_simd

@@ -1342,9 +1342,26 @@ template <typename T>
 void global_avg_forward(const T* x, T* out, const Shape& s) {
   const int64_t hw = s.in_h * s.in_w, C = s.C;
   const T dh = static_cast<T>(s.in_h), dw = static_cast<T>(s.in_w);
+  const PoolKernelsF32* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    const PoolKernelsF32& k = kernels().pool_f32;
+    if (hw >= 1 && (s.nhwc ? k.global_avg_nhwc != nullptr : k.global_avg_nchw != nullptr))
+      simd = &k;
+  }
+  if (simd && !s.nhwc) {  // NCHW: whole tasks of planes in one kernel call
+    const int64_t per = std::max<int64_t>(8, static_cast<int64_t>(kGrain) / hw);
+    parallel_for(ceil_div(s.images, per), [&](int64_t t, int) {
+      const int64_t p0 = t * per, n = std::min(s.images, p0 + per) - p0;
+      if constexpr (std::is_same_v<T, float>) simd->global_avg_nchw(x + p0 * hw, hw, n, out + p0, dh, dw);
+    });
+    return;
+  }
   for_images(s, [&](int64_t img) {
     const T* __restrict xi = x + img * hw * C;
     T* __restrict o = out + img * C;  // out never overlaps x (contract)
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd && simd->global_avg_nhwc(xi, hw, C, o, dh, dw) == C) return;
+    }
     if (!s.nhwc) {
       T acc[8] = {};
       int64_t e = 0;

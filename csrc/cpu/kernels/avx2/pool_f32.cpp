@@ -164,9 +164,45 @@ int64_t check_run(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int6
   return k;  // the caller checks the tail
 }
 
+// The 8 partial sums of one plane (lane j: elements e = j mod 8, from +0; the masked tail adds
+// +0 to the other lanes, which leaves a sum started from +0 unchanged).
+inline __m256 plane_partials(const float* x, int64_t hw, __m256i tail) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t e = 0;
+  for (; e + 8 <= hw; e += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + e));
+  if (e < hw) acc = _mm256_add_ps(acc, _mm256_maskload_ps(x + e, tail));
+  return acc;
+}
+
+void global_avg_nchw(const float* x, int64_t hw, int64_t n, float* out, float dh, float dw) {
+  const int32_t rem = static_cast<int32_t>(hw % 8);
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 vh = _mm256_set1_ps(dh), vw = _mm256_set1_ps(dw);
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) {  // 8 planes: the tree sums of all 8 with 3 horizontal adds
+    __m256 a[8];
+    for (int q = 0; q < 8; ++q) a[q] = plane_partials(x + (p + q) * hw, hw, tail);
+    // hadd(a, b) = [a0+a1 a2+a3 b0+b1 b2+b3 | a4+a5 a6+a7 b4+b5 b6+b7]
+    const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+    // lane q (q < 4): plane q's (s0+s1)+(s2+s3); upper half: its (s4+s5)+(s6+s7)
+    const __m256 g0 = _mm256_hadd_ps(h01, h23), g1 = _mm256_hadd_ps(h45, h67);
+    const __m256 lo = _mm256_permute2f128_ps(g0, g1, 0x20), hi = _mm256_permute2f128_ps(g0, g1, 0x31);
+    _mm256_storeu_ps(out + p, _mm256_div_ps(_mm256_div_ps(_mm256_add_ps(lo, hi), vh), vw));
+  }
+  for (; p < n; ++p) {
+    const __m256 a = plane_partials(x + p * hw, hw, tail);
+    const __m256 h = _mm256_hadd_ps(a, a), g = _mm256_hadd_ps(h, h);
+    const __m128 s = _mm_add_ss(_mm256_castps256_ps128(g), _mm256_extractf128_ps(g, 1));
+    out[p] = _mm_cvtss_f32(s) / dh / dw;
+  }
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  k.global_avg_nchw = &global_avg_nchw;
   k.check_row = &check_row;
   k.check_run = &check_run;
   pool_simd::fill<V>(k);
