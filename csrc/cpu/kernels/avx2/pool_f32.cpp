@@ -22,6 +22,16 @@ struct V {
     const F s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
   }
+  // load_even without its final cross-lane step: the even elements in the order
+  // [0 2 16 18 | 4 6 20 22]...; fix_even puts a vector built from such loads in order.
+  static F load_even_raw(const float* p) {
+    return _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+  }
+  static F load_odd_raw(const float* p) {
+    return _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  static F fix_even(F v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+  static I fix_even(I v) { return _mm256_permute4x64_epi64(v, 0xD8); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static M takes(F v, F m) {
     return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
@@ -34,6 +44,7 @@ struct V {
   static F zero() { return _mm256_setzero_ps(); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
@@ -114,6 +125,32 @@ int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix
     if (!bwd_nhwc_block(dy + c, idx + c, tap_pix, tap_rel, ntaps, C, dst + c, base)) return c;
     if (c + 8 == C) return C;
   }
+}
+
+// 8 channels of one pixel against each candidate.
+inline __m256 gather_nhwc_block(const float* dy, const int32_t* idx, const int64_t* dy_off,
+                                const int64_t* id_off, int64_t ncand, __m256i pv) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ncand; ++t) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + id_off[t]));
+    const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, pv));
+    acc = _mm256_add_ps(acc, _mm256_and_ps(m, _mm256_loadu_ps(dy + dy_off[t])));
+  }
+  return acc;
+}
+
+int64_t max_bwd_gather_nhwc(const float* dy, const int32_t* idx, const int64_t* dy_off,
+                            const int64_t* id_off, int64_t ncand, int32_t pos, int64_t C,
+                            float* dst) {
+  if (C < 8) return 0;
+  const __m256i pv = _mm256_set1_epi32(pos);
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8)
+    _mm256_storeu_ps(dst + c, gather_nhwc_block(dy + c, idx + c, dy_off, id_off, ncand, pv));
+  if (c < C)  // the tail as one block overlapping the previous (same values)
+    _mm256_storeu_ps(dst + C - 8,
+                     gather_nhwc_block(dy + C - 8, idx + C - 8, dy_off, id_off, ncand, pv));
+  return C;
 }
 
 // Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
@@ -208,6 +245,7 @@ void fill_pool_kernels_f32(PoolKernelsF32& k) {
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;
+  k.max_bwd_gather_nhwc = &max_bwd_gather_nhwc;
 }
 
 }  // namespace avx2
