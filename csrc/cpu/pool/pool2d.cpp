@@ -1422,7 +1422,7 @@ void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const
         bad_out.push_back(img * s.out_img() + e);
         break;
       }
-      int64_t low_lo = -1, low_hi = -1;  // output rows held in `low` (row oh at (oh - low_lo)*rs)
+      int64_t held[4] = {-1, -1, -1, -1};  // output row in each slot of `low` (oh % nr_max)
       for (int64_t ih = h0; ih < h1; ++ih) {
         const int64_t ra = ch.lo[ih], nr = ch.hi[ih] - ra, pos_row = ih * in_w;
         T* d = row.data();
@@ -1431,18 +1431,24 @@ void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const
         int64_t iw = 0;
         if constexpr (std::is_same_v<T, float>) {
           if (vec && nr > 0) {
-            if (ra != low_lo || ra + nr > low_hi) {
-              const int64_t* src = idr;
-              int32_t* dst = low.data();
-              for (int64_t q = 0, n = nr * rs; q < n; ++q) dst[q] = static_cast<int32_t>(src[q]);
-              low_lo = ra, low_hi = ra + nr;
+            int64_t slot[4];
+            for (int64_t r = 0; r < nr; ++r) {  // each output row is narrowed once per image
+              const int64_t oh = ra + r, k = oh % nr_max;
+              slot[r] = k * rs;
+              if (held[k] == oh) continue;
+              const int64_t* src = id + oh * rs;
+              int32_t* dst = low.data() + k * rs;
+              for (int64_t q = 0; q < rs; ++q) dst[q] = static_cast<int32_t>(src[q]);
+              held[k] = oh;
             }
             int64_t dy_off[4], id_off[4];
             for (; iw < in_w; ++iw) {
               int64_t n = 0;
               for (int64_t r = 0; r < nr; ++r)
-                for (int64_t ow = cw.lo[iw]; ow < cw.hi[iw]; ++ow, ++n)
-                  dy_off[n] = id_off[n] = r * rs + ow * C;
+                for (int64_t ow = cw.lo[iw]; ow < cw.hi[iw]; ++ow, ++n) {
+                  dy_off[n] = r * rs + ow * C;
+                  id_off[n] = slot[r] + ow * C;
+                }
               simd->max_bwd_gather_nhwc(gor, low.data(), dy_off, id_off, n,
                                         static_cast<int32_t>(pos_row + iw), C, d + iw * C);
             }
