@@ -287,3 +287,115 @@ def test_narrow_planes(layout):
         x = _special(rng, x_shape(2, 1, 300, w, layout), np.float32)
         for g in ((3, 2, 1, 1, False), ((3, 1), (2, 1), (1, 0), 1, True), (1, 1, 0, 1, False)):
             assert _check_max(x, g, layout, np.float32, rng)
+
+
+# ------------------------------------------------------------------------------------------------
+# global average: the plane-sum kernels (NCHW: 8 planes at once, masked plane tails; NHWC:
+# channel vectors with an overlapping last one) and the argument fast path
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_global_avg_plane_sizes(layout, dtype):
+    rng = seeded_rng("global", layout, np.dtype(dtype).name)
+    for (h, w) in ((1, 1), (1, 7), (2, 4), (3, 3), (1, 9), (4, 4), (3, 5), (7, 7), (5, 13)):
+        for n, c in ((1, 1), (1, 7), (2, 8), (1, 9), (3, 17), (2, 33)):
+            x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+            x.reshape(-1)[::7] = -0.0
+            got = fastconv.global_avg_pool2d(x, layout=layout)
+            assert_close(got, R.global_avg_pool2d(x, layout),
+                         R.global_avg_pool2d(np.abs(x), layout), dtype, f"{h}x{w} n={n} c={c}")
+            _same_on_every_isa(lambda: fastconv.global_avg_pool2d(x, layout=layout))
+            with fastconv.threads(2):
+                assert_bitwise(fastconv.global_avg_pool2d(x, layout=layout), got, "2 threads")
+            go = rand_data(rng, got.shape, dtype)
+            gx = fastconv.global_avg_pool2d_backward(go, x.shape, layout=layout)
+            assert_close(gx, R.global_avg_pool2d_backward(go, x.shape, layout),
+                         R.global_avg_pool2d_backward(np.abs(go), x.shape, layout), dtype)
+
+
+def test_global_avg_exact_sums():
+    """Integer data over power-of-two planes: every sum and division is exact, so the mean is the
+    reference's to the last bit."""
+    rng = seeded_rng("global-exact")
+    for layout in LAYOUTS:
+        x = int_data(rng, x_shape(3, 21, 4, 8, layout), np.float32, -8, 8)
+        assert_same(fastconv.global_avg_pool2d(x, layout=layout),
+                    R.global_avg_pool2d(x, layout).astype(np.float32))
+
+
+def test_global_avg_fast_path_falls_back():
+    """Inputs outside the fast path (3-D, non-contiguous, big-endian, bad layout, mismatched
+    grad_out) get the general path's results and errors."""
+    rng = seeded_rng("global-fallback")
+    x = rand_data(rng, (2, 5, 4, 6), np.float32)
+    ref = fastconv.global_avg_pool2d(x)
+    assert_bitwise(fastconv.global_avg_pool2d(x[0])[None], ref[:1])
+    assert_bitwise(fastconv.global_avg_pool2d(np.asfortranarray(x)), ref)
+    assert_bitwise(fastconv.global_avg_pool2d(x.astype(">f4")), ref)
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d(x, layout="NWHC")
+    with pytest.raises(TypeError):
+        fastconv.global_avg_pool2d(x, layout=0)
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref, (2, 5, 4, 7, 1))
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref[:, :4], (2, 5, 4, 6))
+    with pytest.raises(ValueError):
+        fastconv.global_avg_pool2d_backward(ref, (2, 5, 0, 6))
+    assert_bitwise(fastconv.global_avg_pool2d_backward(ref, [2, 5, 4, 6]),
+                   fastconv.global_avg_pool2d_backward(ref, (2, 5, 4, 6)))
+
+
+# ------------------------------------------------------------------------------------------------
+# avg forward: the NHWC channel kernel, power-of-two divisors as exact reciprocal products,
+# non-temporal output rows
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("g", AVG_GEOMS, ids=_gid)
+def test_avg_nhwc_channels(g, dtype):
+    k, s, p, cm, cip, div = g
+    kw = dict(stride=s, padding=p, ceil_mode=cm, count_include_pad=cip, divisor_override=div,
+              layout="NHWC")
+    rng = seeded_rng("avg-nhwc-channels", _gid(g), np.dtype(dtype).name)
+    for c in (1, 2, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40):
+        x = rand_data(rng, (2, 5, 7, c), dtype)
+        x.reshape(-1)[::5] = -0.0
+        got = fastconv.avg_pool2d(x, k, **kw)
+        assert_close(got, R.avg_pool2d(x, k, **kw), R.avg_pool2d(np.abs(x), k, **kw), dtype,
+                     f"c={c}")
+        _same_on_every_isa(lambda: fastconv.avg_pool2d(x, k, **kw))
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_avg_divisors_exact(layout):
+    """Integer data whose window sums are exact: power-of-two divisors (multiplied by their
+    reciprocal) and others (divided) both give the reference's quotient to the last bit, also
+    for subnormal results."""
+    rng = seeded_rng("avg-div", layout)
+    x = int_data(rng, x_shape(2, 19, 9, 40, layout), np.float32, -6, 6)
+    for scale in (1.0, 2.0 ** -130):  # the second makes most quotients subnormal
+        xs = (x * np.float32(scale)).astype(np.float32)
+        for k, s, p, div in ((2, 2, 0, None), (2, 2, 0, 3), (2, 2, 0, 8), (3, 2, 1, 16),
+                             (3, 2, 1, None), (2, 1, 0, 5)):
+            kw = dict(stride=s, padding=p, divisor_override=div, layout=layout)
+            ref = R.avg_pool2d(xs.astype(np.float64), k, **kw).astype(np.float32)
+            assert_same(fastconv.avg_pool2d(xs, k, **kw), ref, f"{k} {s} {p} {div} {scale}")
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_avg_large_output_streamed(layout):
+    """An avg forward output above the non-temporal threshold (8 MiB) equals, image by image,
+    the in-place computation on one image, at 1 and 2 threads."""
+    rng = seeded_rng("avg-large", layout)
+    x = rand_data(rng, x_shape(3, 64, 224, 224, layout), np.float32)  # output 9.6 MB
+    for k, s in ((2, 2), (3, 2)):
+        res = []
+        for t in (1, 2):
+            with fastconv.threads(t):
+                res.append(fastconv.avg_pool2d(x, k, stride=s, layout=layout))
+        assert_bitwise(res[0], res[1], "threads")
+        for n in range(x.shape[0]):
+            assert_bitwise(fastconv.avg_pool2d(x[n:n + 1], k, stride=s, layout=layout),
+                           res[0][n:n + 1])
+    assert_close(res[0][:1], R.avg_pool2d(x[:1], 3, stride=2, layout=layout),
+                 R.avg_pool2d(np.abs(x[:1]), 3, stride=2, layout=layout), np.float32)

@@ -96,6 +96,7 @@ KernelTable make_avx512() {
   t.smallc_f32.transpose = avx2::smallc_f32().transpose;  // AVX-512 machines run AVX2
   t.smallc_f32.tb = avx2::smallc_f32().tb;
   t.smallc_f64 = avx512::smallc_f64();
+  avx2::fill_pool_kernels_f32(t.pool_f32);  // entries without an AVX-512 version keep AVX2's
   avx512::fill_pool_kernels_f32(t.pool_f32);
   return t;
 }

@@ -391,8 +391,28 @@ def adaptive_max_pool2d_backward(grad_out, indices, input_shape, *, layout="NCHW
                               grad_out, indices, input_shape, layout)
 
 
+# Global pooling is cheap enough (a ResNet head: 8x512x7x7 in ~20 us) that the general argument
+# handling above (~10 us) would dominate; these fast paths accept only the plain case, read a
+# few attributes, and leave everything else (including every error) to the general path. The
+# core re-checks shapes either way.
+_LAY = {"NCHW": 0, "NHWC": 1}
+
+
+def _plain_array(a) -> bool:
+    """A 4-D, non-empty, C-contiguous, aligned, native float32/float64 ndarray."""
+    return (type(a) is np.ndarray and a.ndim == 4 and a.size > 0
+            and a.dtype.type in (np.float32, np.float64) and a.flags.c_contiguous
+            and a.flags.aligned and a.dtype.isnative)
+
+
 def global_avg_pool2d(x, *, layout="NCHW"):
     """Mean over H and W, keeping them: (N, C, 1, 1) for NCHW, (N, 1, 1, C) for NHWC."""
+    lay = _LAY.get(layout) if type(layout) is str else None
+    if lay is not None and _plain_array(x):
+        n, d1, d2, d3 = x.shape
+        out = np.empty((n, d1, 1, 1) if lay == 0 else (n, 1, 1, d3), x.dtype)
+        _core.adaptive_avg_pool2d_forward(x, out, lay)
+        return out
     fn = "global_avg_pool2d"
     return _pool_forward(fn, _core.adaptive_avg_pool2d_forward, x, layout,
                          _adaptive_geom(fn, 1))
@@ -400,5 +420,15 @@ def global_avg_pool2d(x, *, layout="NCHW"):
 
 def global_avg_pool2d_backward(grad_out, input_shape, *, layout="NCHW"):
     """Gradient of global_avg_pool2d: grad_out (N, C, 1, 1) / (N, 1, 1, C) spread evenly."""
+    lay = _LAY.get(layout) if type(layout) is str else None
+    if (lay is not None and _plain_array(grad_out) and type(input_shape) is tuple
+            and len(input_shape) == 4 and all(type(v) is int and 0 < v < 2**31 for v in input_shape)):
+        n, c, h, w = input_shape if lay == 0 else (input_shape[0], input_shape[3],
+                                                    input_shape[1], input_shape[2])
+        if grad_out.shape == ((n, c, 1, 1) if lay == 0 else (n, 1, 1, c)):
+            A.check_alloc("global_avg_pool2d_backward", "grad_x", input_shape, grad_out.dtype)
+            gx = np.empty(input_shape, grad_out.dtype)
+            _core.adaptive_avg_pool2d_backward(grad_out, gx, lay)
+            return gx
     return _adaptive_backward("global_avg_pool2d_backward", _core.adaptive_avg_pool2d_backward,
                               grad_out, None, input_shape, layout, output_size=1)

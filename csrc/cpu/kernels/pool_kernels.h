@@ -31,6 +31,12 @@ struct PoolKernelsF32 {
   int64_t (*avg_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
                          float* out, float divisor) = nullptr;
 
+  // NHWC avg forward, one output pixel: out[c] = (sum of x[tap_pix[t]*C + c] over t < ntaps,
+  // added in that order to +0) / divisor, for every channel when C >= lanes (returns C), else
+  // does nothing and returns 0.
+  int64_t (*avg_nhwc)(const float* x, const int64_t* tap_pix, int64_t ntaps, int64_t C,
+                      float* out, float divisor) = nullptr;
+
   // NHWC max forward, one output pixel: channels c < C of taps t < ntaps at
   // x[tap_pix[t]*C + c] (tap_pix: pixel offsets from x, t = 0 first), flat plane index
   // base + tap_rel[t]. Writes out[c], idx[c] (idx may be null) for every channel when
@@ -54,6 +60,17 @@ struct PoolKernelsF32 {
                           const int32_t* tap_rel, int64_t ntaps, int64_t C, float* dst,
                           int64_t base) = nullptr;
 
+  // Max backward as a gather where windows overlap, NHWC, one grad_x pixel of flat position
+  // pos: dst[c] (c < C) is the sum, from +0 in the order t < ncand, of dy[dy_off[t] + c] over
+  // the candidate output pixels t whose index idx[id_off[t] + c] equals pos, +0 added for the
+  // others (a sum started from +0 is never -0, so this is bitwise the sequential scatter into a
+  // zeroed grad_x). idx holds the indices' low 32 bits: the caller checks every index
+  // separately (a valid one is < 2^31, so the low bits decide). All C when C >= 8 (returns C),
+  // else returns 0 and writes nothing.
+  int64_t (*max_bwd_gather_nhwc)(const float* dy, const int32_t* idx, const int64_t* dy_off,
+                                 const int64_t* id_off, int64_t ncand, int32_t pos, int64_t C,
+                                 float* dst) = nullptr;
+
   // Max backward index check of one output row, k < n: is idx[k] one of base + first[k] +
   // i*dhw + j (i < nh, j < cnt[k]), in unsigned 64-bit arithmetic? Returns n when all are, else
   // the first output of the first vector block holding one that is not (the caller finds it).
@@ -68,6 +85,17 @@ struct PoolKernelsF32 {
 
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
+
+  // Global average, NCHW: out[p] = s / dh / dw for the n planes p of hw >= 1 elements at
+  // x + p*hw, s the plane's sum in this fixed order: 8 partial sums s_j (j < 8) over the elements
+  // e = j (mod 8) in increasing e, each from +0, then ((s0 + s1) + (s2 + s3)) + ((s4 + s5) +
+  // (s6 + s7)). Does all n planes.
+  void (*global_avg_nchw)(const float* x, int64_t hw, int64_t n, float* out, float dh,
+                          float dw) = nullptr;
+  // Global average, NHWC: out[c] = (x[c] + x[C + c] + ... + x[(hw-1)*C + c], added in that order
+  // to +0) / dh / dw, c < C. Does all C channels when C >= lanes and returns C, else returns 0.
+  int64_t (*global_avg_nhwc)(const float* x, int64_t hw, int64_t C, float* out, float dh,
+                             float dw) = nullptr;
 };
 
 namespace avx2 {

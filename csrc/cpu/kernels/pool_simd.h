@@ -8,11 +8,17 @@
 //   M takes(F v, F m)                        lanes where v > m || isnan(v)
 //   F sel(M u, F a, F b)                     u ? a : b per lane
 //   I seli(M u, I a, I b)
-//   F zero(), add(F, F), div(F, F), set1(float)
+//   F load_even_raw(const float* p), F fix_even(F), I fix_even(I)
+//                                            load_even in two steps: lane-wise arithmetic on
+//                                            load_even_raw results, then fix_even (also for int
+//                                            vectors built alongside)
+//   F load_odd_raw(const float* p)           load_even_raw(p + 1) (may read p[2L] no further)
+//   F zero(), add(F, F), div(F, F), mul(F, F), set1(float)
 //   I set1i(int32_t)
 //   void store_idx(int64_t* d, I off, int64_t b0, int64_t step)   d[l] = b0 + l*step + off[l]
 //   void dup2(const float* s, float* d)      d[2l] = d[2l + 1] = s[l], l < L
 #pragma once
+#include <cmath>
 #include <cstdint>
 
 #include "cpu/kernels/pool_kernels.h"
@@ -20,12 +26,21 @@
 namespace fastconv {
 namespace pool_simd {
 
+// Stride-2 rows are loaded in load_even_raw's lane order; the block's results (values and the
+// offsets built alongside) are put in order once at the end (fix_s).
 template <typename V, int S>
 inline typename V::F load_s(const float* p) {
   if constexpr (S == 1)
     return V::load(p);
   else
-    return V::load_even(p);
+    return V::load_even_raw(p);
+}
+template <typename V, int S, typename X>
+inline X fix_s(X v) {
+  if constexpr (S == 1)
+    return v;
+  else
+    return V::fix_even(v);
 }
 
 // NB blocks of L outputs at once: independent compare/select chains hide their latency.
@@ -52,8 +67,8 @@ inline void max_nchw_block(const float* x, const int32_t* tap_off, int64_t ntaps
     }
   }
   for (int b = 0; b < NB; ++b) {
-    V::store(out + b * V::L, m[b]);
-    if (IDX) V::store_idx(idx + b * V::L, off[b], base + b * V::L * S, S);
+    V::store(out + b * V::L, fix_s<V, S>(m[b]));
+    if (IDX) V::store_idx(idx + b * V::L, fix_s<V, S>(off[b]), base + b * V::L * S, S);
   }
 }
 
@@ -140,15 +155,45 @@ int64_t max_nhwc(const float* x, const int64_t* tap_pix, const int32_t* tap_rel,
              : max_nhwc_impl<V, false>(x, tap_pix, tap_rel, ntaps, C, out, idx, base);
 }
 
-// Avg: out[k] = (((0 + tap 0) + tap 1) + ...) / d, taps in the order given.
+// Avg: out[k] = (((0 + tap 0) + tap 1) + ...) / d, taps in the order given. The lane-wise sums
+// of stride-2 rows stay in load_even_raw's order until the end. A power-of-two divisor is a
+// multiplication by its exact reciprocal (the same correctly rounded quotient).
+inline bool exact_reciprocal(float d) {
+  int e;
+  return d > 0 && std::frexp(d, &e) == 0.5f && std::isfinite(1.0f / d);
+}
+
+template <typename V>
+struct Quot {  // v / divisor
+  bool recip;
+  typename V::F d;
+  explicit Quot(float divisor)
+      : recip(exact_reciprocal(divisor)), d(V::set1(recip ? 1.0f / divisor : divisor)) {}
+  typename V::F operator()(typename V::F v) const { return recip ? V::mul(v, d) : V::div(v, d); }
+};
+
 template <typename V, int S, int NB>
 inline void avg_nchw_block(const float* x, const int32_t* tap_off, int64_t ntaps, float* out,
-                           typename V::F d) {
+                           const Quot<V>& q) {
   typename V::F acc[NB];
   for (int b = 0; b < NB; ++b) acc[b] = V::zero();
   for (int64_t t = 0; t < ntaps; ++t)
     for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], load_s<V, S>(x + b * V::L * S + tap_off[t]));
-  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, V::div(acc[b], d));
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, q(fix_s<V, S>(acc[b])));
+}
+
+// 2x2 windows 2 apart (taps 0, 1, w, w + 1): each row's pair of vectors is loaded once.
+inline bool is_2x2(const int32_t* tap_off, int64_t ntaps) {
+  return ntaps == 4 && tap_off[0] == 0 && tap_off[1] == 1 && tap_off[3] == tap_off[2] + 1;
+}
+
+template <typename V>
+inline void avg_2x2_block(const float* x, int64_t w, float* out, const Quot<V>& q) {
+  typename V::F a = V::add(V::zero(), V::load_even_raw(x));
+  a = V::add(a, V::load_odd_raw(x));
+  a = V::add(a, V::load_even_raw(x + w));
+  a = V::add(a, V::load_odd_raw(x + w));
+  V::store(out, q(V::fix_even(a)));
 }
 
 template <typename V, int S>
@@ -156,12 +201,49 @@ int64_t avg_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t 
                  float divisor) {
   constexpr int64_t L = V::L;
   if (n < L) return 0;
-  const typename V::F d = V::set1(divisor);
+  const Quot<V> q(divisor);
+  if (S == 2 && is_2x2(tap_off, ntaps)) {
+    const float* xr = x + tap_off[0];
+    const int64_t w = tap_off[2];
+    int64_t k = 0;
+    for (; k + L <= n; k += L) avg_2x2_block<V>(xr + 2 * k, w, out + k, q);
+    if (k < n) avg_2x2_block<V>(xr + 2 * (n - L), w, out + (n - L), q);
+    return n;
+  }
   int64_t k = 0;
-  for (; k + 2 * L <= n; k += 2 * L) avg_nchw_block<V, S, 2>(x + k * S, tap_off, ntaps, out + k, d);
-  for (; k + L <= n; k += L) avg_nchw_block<V, S, 1>(x + k * S, tap_off, ntaps, out + k, d);
-  if (k < n) avg_nchw_block<V, S, 1>(x + (n - L) * S, tap_off, ntaps, out + (n - L), d);
+  for (; k + 2 * L <= n; k += 2 * L)
+    avg_nchw_block<V, S, 2>(x + k * S, tap_off, ntaps, out + k, q);
+  for (; k + L <= n; k += L) avg_nchw_block<V, S, 1>(x + k * S, tap_off, ntaps, out + k, q);
+  if (k < n) avg_nchw_block<V, S, 1>(x + (n - L) * S, tap_off, ntaps, out + (n - L), q);
   return n;
+}
+
+// NHWC avg, one output pixel: out[c] = (sum of taps t < ntaps at x[tap_pix[t]*C + c], in order
+// from 0) / divisor, 4 vectors of channels at a time.
+template <typename V, int NB>
+inline void avg_nhwc_block(const float* x, const int64_t* tap_pix, int64_t ntaps, int64_t C,
+                           float* out, const Quot<V>& q) {
+  typename V::F acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  for (int64_t t = 0; t < ntaps; ++t) {
+    const float* p = x + tap_pix[t] * C;
+    for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], V::load(p + b * V::L));
+  }
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, q(acc[b]));
+}
+
+template <typename V>
+int64_t avg_nhwc(const float* x, const int64_t* tap_pix, int64_t ntaps, int64_t C, float* out,
+                 float divisor) {
+  constexpr int64_t L = V::L;
+  if (C < L) return 0;
+  const Quot<V> q(divisor);
+  int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L)
+    avg_nhwc_block<V, 4>(x + c, tap_pix, ntaps, C, out + c, q);
+  for (; c + L <= C; c += L) avg_nhwc_block<V, 1>(x + c, tap_pix, ntaps, C, out + c, q);
+  if (c < C) avg_nhwc_block<V, 1>(x + (C - L), tap_pix, ntaps, C, out + (C - L), q);
+  return C;
 }
 
 template <typename V>
@@ -169,6 +251,29 @@ void dup2(const float* src, int64_t n, float* dst) {
   int64_t i = 0;
   for (; i + V::L <= n; i += V::L) V::dup2(src + i, dst + 2 * i);
   for (; i < n; ++i) dst[2 * i] = dst[2 * i + 1] = src[i];
+}
+
+// Global average over hw pixels of C channels, 4 vectors of channels at a time.
+template <typename V, int NB>
+inline void global_avg_nhwc_block(const float* x, int64_t hw, int64_t C, float* out,
+                                  typename V::F dh, typename V::F dw) {
+  typename V::F acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = V::zero();
+  for (int64_t e = 0; e < hw; ++e)
+    for (int b = 0; b < NB; ++b) acc[b] = V::add(acc[b], V::load(x + e * C + b * V::L));
+  for (int b = 0; b < NB; ++b) V::store(out + b * V::L, V::div(V::div(acc[b], dh), dw));
+}
+
+template <typename V>
+int64_t global_avg_nhwc(const float* x, int64_t hw, int64_t C, float* out, float dh, float dw) {
+  constexpr int64_t L = V::L;
+  if (C < L) return 0;
+  const typename V::F vh = V::set1(dh), vw = V::set1(dw);
+  int64_t c = 0;
+  for (; c + 4 * L <= C; c += 4 * L) global_avg_nhwc_block<V, 4>(x + c, hw, C, out + c, vh, vw);
+  for (; c + L <= C; c += L) global_avg_nhwc_block<V, 1>(x + c, hw, C, out + c, vh, vw);
+  if (c < C) global_avg_nhwc_block<V, 1>(x + (C - L), hw, C, out + (C - L), vh, vw);
+  return C;
 }
 
 template <typename V>
@@ -180,6 +285,8 @@ void fill(PoolKernelsF32& k) {
   k.avg_nchw_s1 = &avg_nchw<V, 1>;
   k.avg_nchw_s2 = &avg_nchw<V, 2>;
   k.dup2 = &dup2<V>;
+  k.global_avg_nhwc = &global_avg_nhwc<V>;
+  k.avg_nhwc = &avg_nhwc<V>;
 }
 
 }  // namespace pool_simd

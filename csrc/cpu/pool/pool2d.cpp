@@ -582,8 +582,22 @@ void avg_row_interior(const T* __restrict x, T* __restrict o, const Geom& g, con
   for (int64_t k = 0; k < n; ++k) ob[k] = ob[k] / d1;
 }
 
+// Where forward output rows go: straight into the image's output, or, for outputs too large to
+// stay in cache, through a scratch row copied out with non-temporal stores (no read for
+// ownership of every output line).
 template <typename T>
-void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, const AvgDiv& dv,
+struct RowOut {
+  T* out;
+  int64_t row_len;
+  T* buf;  // null: write in place
+  T* row(int64_t oh) const { return buf ? buf : out + oh * row_len; }
+  void done(int64_t oh) const {
+    if (buf) out_copy(out + oh * row_len, buf, row_len, true);
+  }
+};
+
+template <typename T>
+void avg_rows_nchw(const T* __restrict x, const RowOut<T>& ro, const Geom& g, const AvgDiv& dv,
                    int64_t in_plane, int64_t in_w, int64_t out_w, int64_t r0, int64_t r1) {
   int64_t a = g.w.full_lo, b = g.w.full_hi;  // empty for adaptive pooling
   if (!(b - a >= 4 && (g.w.stride == 1 || g.w.stride == 2))) a = b = out_w;
@@ -593,6 +607,7 @@ void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, cons
   int64_t taps_nh = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
+    T* __restrict orow = ro.row(oh);
     for (int64_t ow = 0; ow < out_w; ++ow) {
       if (ow == a) {
         int64_t done = 0;
@@ -607,20 +622,20 @@ void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, cons
             T d1, d2;
             dv.get(nh, g.w.k, g.h.size[oh], g.w.size[a], d1, d2);
             done = (S == 1 ? simd->avg_nchw_s1 : simd->avg_nchw_s2)(
-                x + base, taps.data(), nh * g.w.k, n, out + oh * out_w + a, d1);
+                x + base, taps.data(), nh * g.w.k, n, orow + a, d1);
           }
         }
         if (a + done < b) {
           if (S == 1)
-            avg_row_interior<T, 1>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+            avg_row_interior<T, 1>(x, orow, g, dv, oh, in_w, a + done, b);
           else
-            avg_row_interior<T, 2>(x, out + oh * out_w, g, dv, oh, in_w, a + done, b);
+            avg_row_interior<T, 2>(x, orow, g, dv, oh, in_w, a + done, b);
         }
         ow = b - 1;
         continue;
       }
       const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
-      T& o = out[oh * out_w + ow];
+      T& o = orow[ow];
       if (nh == 0 || nw == 0) {
         o = T(0);
         continue;
@@ -636,17 +651,35 @@ void avg_rows_nchw(const T* __restrict x, T* __restrict out, const Geom& g, cons
       if (dv.adaptive) s = s / d2;
       o = s;
     }
+    ro.done(oh);
   }
 }
 
 template <typename T>
-void avg_rows_nhwc(const T* x, T* out, const Geom& g, const AvgDiv& dv, int64_t in_w, int64_t out_w,
-                   int64_t C, int64_t r0, int64_t r1) {
+void avg_rows_nhwc(const T* x, const RowOut<T>& ro, const Geom& g, const AvgDiv& dv, int64_t in_w,
+                   int64_t out_w, int64_t C, int64_t r0, int64_t r1) {
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  std::vector<int32_t> rel;
+  std::vector<int64_t> pix;
+  int64_t tab_nh = -1, tab_nw = -1;
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
+    T* orow = ro.row(oh);
     for (int64_t ow = 0; ow < out_w; ++ow) {
       const int64_t w0 = g.w.first[ow], nw = g.w.count[ow];
-      T* __restrict o = out + (oh * out_w + ow) * C;
+      T* __restrict o = orow + ow * C;
+      T d1, d2;
+      dv.get(nh, nw, g.h.size[oh], g.w.size[ow], d1, d2);
+      if constexpr (std::is_same_v<T, float>) {
+        if (simd && !dv.adaptive && nh > 0 && nw > 0 && C >= simd->lanes) {
+          if (nh != tab_nh || nw != tab_nw) {
+            window_taps(nh, nw, in_w, 1, rel, &pix);
+            tab_nh = nh, tab_nw = nw;
+          }
+          if (simd->avg_nhwc(x + (h0 * in_w + w0) * C, pix.data(), nh * nw, C, o, d1) == C)
+            continue;
+        }
+      }
       std::fill(o, o + C, T(0));
       if (nh == 0 || nw == 0) continue;
       for (int64_t i = 0; i < nh; ++i)
@@ -654,12 +687,11 @@ void avg_rows_nhwc(const T* x, T* out, const Geom& g, const AvgDiv& dv, int64_t 
           const T* __restrict xp = x + ((h0 + i) * in_w + w0 + j) * C;
           for (int64_t c = 0; c < C; ++c) o[c] += xp[c];
         }
-      T d1, d2;
-      dv.get(nh, nw, g.h.size[oh], g.w.size[ow], d1, d2);
       for (int64_t c = 0; c < C; ++c) o[c] = o[c] / d1;
       if (dv.adaptive)
         for (int64_t c = 0; c < C; ++c) o[c] = o[c] / d2;
     }
+    ro.done(oh);
   }
 }
 
@@ -706,15 +738,20 @@ void max_forward(const T* x, T* out, int64_t* ind, const Shape& s, const Geom& g
 
 template <typename T>
 void avg_forward(const T* x, T* out, const Shape& s, const Geom& g, const AvgDiv& dv) {
+  const bool nt = static_cast<double>(s.images) * s.out_img() * sizeof(T) >= kStreamBytes;
+  const int64_t row_len = s.out_w * s.C;
   forward_tasks(s, g, [&](int64_t i0, int64_t i1, int64_t r0, int64_t r1) {
+    thread_local std::vector<T> buf;
+    if (nt && buf.size() < static_cast<size_t>(row_len)) buf.resize(static_cast<size_t>(row_len));
     for (int64_t img = i0; img < i1; ++img) {
       const T* xi = x + img * s.in_img();
-      T* oi = out + img * s.out_img();
+      const RowOut<T> ro{out + img * s.out_img(), row_len, nt ? buf.data() : nullptr};
       if (s.nhwc)
-        avg_rows_nhwc(xi, oi, g, dv, s.in_w, s.out_w, s.C, r0, r1);
+        avg_rows_nhwc(xi, ro, g, dv, s.in_w, s.out_w, s.C, r0, r1);
       else
-        avg_rows_nchw(xi, oi, g, dv, s.in_h * s.in_w, s.in_w, s.out_w, r0, r1);
+        avg_rows_nchw(xi, ro, g, dv, s.in_h * s.in_w, s.in_w, s.out_w, r0, r1);
     }
+    if (nt) stream_fence();
   });
 }
 
@@ -1267,6 +1304,164 @@ class IndexCheck {
        " input plane");
 }
 
+// ---- max backward as a gather (overlapping windows) ---------------------------------------------
+//
+// Where windows overlap, the scatter above accumulates into scratch rows, replays halo rows and
+// scatters one element at a time. NHWC with few candidate outputs per input element (3x3 stride
+// 2, ResNet's pool: at most 2 per axis) computes each grad_x element once instead: the sum, in
+// row-major output order, of dy over the candidate outputs whose index names it (+0 for the
+// others: bitwise the scatter's sum, see pool_kernels.h), 8 channels per vector compare. Indices
+// are only compared, never used as addresses, so each task checks the indices of the output rows
+// it owns (those whose window starts in its grad_x rows) independently of the rows it reads.
+// (NCHW stays with the scatter: a vector gather across columns measured more instructions per
+// element than the row-checked scalar scatter.)
+
+// Candidate outputs of each input position i along one axis: [lo[i], hi[i]) (undilated windows,
+// first[] and first[] + count[] nondecreasing, as for max and adaptive pooling).
+struct Cands {
+  std::vector<int64_t> lo, hi;
+  int64_t most = 0;
+  Cands(const Axis& a, int64_t in) : lo(static_cast<size_t>(in)), hi(static_cast<size_t>(in)) {
+    const int64_t out = static_cast<int64_t>(a.first.size());
+    int64_t o0 = 0, o1 = 0;
+    for (int64_t i = 0; i < in; ++i) {
+      while (o0 < out && a.first[o0] + a.count[o0] <= i) ++o0;
+      while (o1 < out && a.first[o1] <= i) ++o1;
+      lo[i] = o0;
+      hi[i] = std::max(o0, o1);
+      most = std::max(most, hi[i] - lo[i]);
+    }
+  }
+};
+
+bool monotone(const Axis& a) {
+  for (size_t o = 1; o < a.first.size(); ++o)
+    if (a.first[o] < a.first[o - 1] || a.first[o] + a.count[o] < a.first[o - 1] + a.count[o - 1])
+      return false;
+  return true;
+}
+
+// Worth a gather: overlapping undilated windows, at most 4 candidates per input element.
+bool gather_backward(const Shape& s, const Geom& g, const Cands& ch, const Cands& cw) {
+  return s.C > 1 && (g.h.overlap || g.w.overlap) && g.h.step == 1 && g.w.step == 1 && ch.most * cw.most <= 4 &&
+         monotone(g.h) && monotone(g.w);
+}
+
+// grad_x row ih, columns [w0, w1), all channels, into dst (the row): portable loop.
+template <typename T>
+void gather_cols(const T* go, const int64_t* id, int64_t rs, int64_t ra, int64_t rb,
+                 const Cands& cw, int64_t w0, int64_t w1, int64_t C, int64_t pos_row, T* dst) {
+  for (int64_t iw = w0; iw < w1; ++iw) {
+    T* __restrict d = dst + iw * C;
+    std::fill(d, d + C, T(0));
+    const int64_t pos = pos_row + iw;
+    for (int64_t oh = ra; oh < rb; ++oh)
+      for (int64_t ow = cw.lo[iw]; ow < cw.hi[iw]; ++ow) {
+        const T* __restrict gp = go + oh * rs + ow * C;
+        const int64_t* __restrict ip = id + oh * rs + ow * C;
+        for (int64_t c = 0; c < C; ++c) d[c] += ip[c] == pos ? gp[c] : T(0);
+      }
+  }
+}
+
+// First invalid index (its position from id) of output rows [r0, r1) of one NHWC image, or -1:
+// the vector check of the active ISA (check_run), exact scalar checks for the rest. Undilated
+// windows only.
+int64_t first_bad_rows(const int64_t* id, const Shape& s, const Geom& g, int64_t r0, int64_t r1) {
+  const auto check_run = kernels().pool_f32.check_run;
+  const int64_t C = s.C, out_w = s.out_w, in_w = s.in_w;
+  for (int64_t oh = r0; oh < r1; ++oh) {
+    const int64_t b0 = g.h.first[oh] * in_w, nh = g.h.count[oh];
+    for (int64_t o = 0; o < out_w; ++o) {
+      const int64_t l0 = b0 + g.w.first[o], nw = g.w.count[o];
+      const int64_t* ip = id + (oh * out_w + o) * C;
+      for (int64_t c = check_run ? check_run(ip, C, l0, nw, nh, in_w) : 0; c < C; ++c)
+        if (!on_window(ip[c], l0, nh, in_w, nw)) return (oh * out_w + o) * C + c;
+    }
+  }
+  return -1;
+}
+
+template <typename T>
+void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s,
+                         const Geom& g, const Cands& ch, const Cands& cw,
+                         std::vector<int64_t>& bad_out) {
+  const int64_t C = s.C, in_w = s.in_w, out_w = s.out_w, rl = in_w * C, rs = out_w * C;
+  const PoolKernelsF32* simd = simd_kernels<T>(g, in_w);
+  // The kernel compares the indices' low 32 bits (a copy of the candidate rows' indices).
+  const bool vec = simd && simd->max_bwd_gather_nhwc && C >= 8 &&
+                   s.in_h * in_w <= std::numeric_limits<int32_t>::max();
+  const double cand = static_cast<double>(ch.most * cw.most);
+  const Split sp = make_split(s.images, s.in_h, static_cast<double>(rl) * cand, true);
+  const bool nt = static_cast<double>(s.images) * s.in_img() * sizeof(T) >= kStreamBytes;
+  std::mutex mu;
+  parallel_for(sp.ntasks, [&](int64_t t, int) {
+    int64_t i0, i1, h0, h1;
+    sp.get(t, i0, i1, h0, h1);
+    // Output rows owned here: windows starting in [h0, h1).
+    const auto owned = [&](int64_t h) {
+      return h >= s.in_h ? s.out_h
+                         : static_cast<int64_t>(std::lower_bound(g.h.first.begin(),
+                                                                 g.h.first.end(), h) -
+                                                g.h.first.begin());
+    };
+    const int64_t r0 = h0 == 0 ? 0 : owned(h0), r1 = owned(h1);
+    thread_local std::vector<T> row;
+    thread_local std::vector<int32_t> low;  // low 32 bits of the candidate rows' indices
+    if (row.size() < static_cast<size_t>(rl)) row.resize(static_cast<size_t>(rl));
+    const int64_t nr_max = ch.most;
+    if (vec && low.size() < static_cast<size_t>(nr_max * rs))
+      low.resize(static_cast<size_t>(nr_max * rs));
+    for (int64_t img = i0; img < i1; ++img) {
+      const T* go = grad_out + img * s.out_img();
+      const int64_t* id = ind + img * s.out_img();
+      T* gx = grad_x + img * s.in_img();
+      const int64_t e = first_bad_rows(id, s, g, r0, r1);
+      if (e >= 0) {
+        std::lock_guard<std::mutex> lock(mu);
+        bad_out.push_back(img * s.out_img() + e);
+        break;
+      }
+      int64_t held[4] = {-1, -1, -1, -1};  // output row in each slot of `low` (oh % nr_max)
+      for (int64_t ih = h0; ih < h1; ++ih) {
+        const int64_t ra = ch.lo[ih], nr = ch.hi[ih] - ra, pos_row = ih * in_w;
+        T* d = row.data();
+        const T* gor = go + ra * rs;
+        const int64_t* idr = id + ra * rs;
+        int64_t iw = 0;
+        if constexpr (std::is_same_v<T, float>) {
+          if (vec && nr > 0) {
+            int64_t slot[4];
+            for (int64_t r = 0; r < nr; ++r) {  // each output row is narrowed once per image
+              const int64_t oh = ra + r, k = oh % nr_max;
+              slot[r] = k * rs;
+              if (held[k] == oh) continue;
+              const int64_t* src = id + oh * rs;
+              int32_t* dst = low.data() + k * rs;
+              for (int64_t q = 0; q < rs; ++q) dst[q] = static_cast<int32_t>(src[q]);
+              held[k] = oh;
+            }
+            int64_t dy_off[4], id_off[4];
+            for (; iw < in_w; ++iw) {
+              int64_t n = 0;
+              for (int64_t r = 0; r < nr; ++r)
+                for (int64_t ow = cw.lo[iw]; ow < cw.hi[iw]; ++ow, ++n) {
+                  dy_off[n] = r * rs + ow * C;
+                  id_off[n] = slot[r] + ow * C;
+                }
+              simd->max_bwd_gather_nhwc(gor, low.data(), dy_off, id_off, n,
+                                        static_cast<int32_t>(pos_row + iw), C, d + iw * C);
+            }
+          }
+        }
+        gather_cols(gor, idr, rs, 0, nr, cw, iw, in_w, C, pos_row, d);
+        out_copy(gx + ih * rl, d, rl, nt);
+      }
+    }
+    if (nt) stream_fence();
+  });
+}
+
 // Max / adaptive-max backward: each task checks its own indices, then scatters; the first bad
 // index in array order (whatever the thread count) is reported after all tasks end. grad_x is
 // unspecified when this throws.
@@ -1275,6 +1470,14 @@ void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind,
                           const Shape& s, const Geom& g) {
   if (s.images == 0 || s.C == 0) return;
   std::vector<int64_t> bad;
+  {
+    const Cands ch(g.h, s.in_h), cw(g.w, s.in_w);
+    if (gather_backward(s, g, ch, cw)) {
+      max_backward_gather(grad_out, ind, grad_x, s, g, ch, cw, bad);
+      if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
+      return;
+    }
+  }
   int64_t max_rows = 0;
   for (int64_t c : g.h.count) max_rows = std::max(max_rows, c);
   const bool fused = g.w.step == 1 && max_rows <= kFusedRows;
@@ -1289,6 +1492,18 @@ void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind,
 
 // ---- public entry points ------------------------------------------------------------------------
 
+// Calls moving less than this (input + output bytes, ~50 us at memory speed) run on one thread
+// (SerialScope): a ResNet head's global average (8x512x7x7, 0.8 MB) takes ~20 us on one core,
+// and waking a team on a busy machine measured milliseconds.
+constexpr double kSerialBytes = 1 << 20;
+
+bool small_call(const Pool2dParams& p, size_t elem) {
+  const auto d = [](int64_t v) { return static_cast<double>(v); };
+  return d(p.batch) * d(p.channels) * (d(p.in_h) * d(p.in_w) + d(p.out_h) * d(p.out_w)) *
+             static_cast<double>(elem) <
+         kSerialBytes;
+}
+
 void check_pool2d_params(const char* fn, const Pool2dParams& p, bool is_max) {
   (void)pool_geom(fn, p, is_max);
 }
@@ -1300,6 +1515,7 @@ void check_adaptive_pool2d_params(const char* fn, const Pool2dParams& p) {
 template <typename T>
 void max_pool2d_forward(const T* x, T* out, int64_t* indices, const Pool2dParams& p) {
   const Geom g = pool_geom("max_pool2d_forward", p, true);
+  const SerialScope serial(small_call(p, sizeof(T)));
   max_forward(x, out, indices, shape_of(p), g);
 }
 
@@ -1308,18 +1524,21 @@ void max_pool2d_backward(const T* grad_out, const int64_t* indices, T* grad_x,
                          const Pool2dParams& p) {
   const char* fn = "max_pool2d_backward";
   const Geom g = pool_geom(fn, p, true);
+  const SerialScope serial(small_call(p, sizeof(T)));
   max_backward_checked(fn, grad_out, indices, grad_x, shape_of(p), g);
 }
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* out, const Pool2dParams& p) {
   const Geom g = pool_geom("avg_pool2d_forward", p, false);
+  const SerialScope serial(small_call(p, sizeof(T)));
   avg_forward(x, out, shape_of(p), g, AvgDiv{p.divisor_override, p.count_include_pad, false});
 }
 
 template <typename T>
 void avg_pool2d_backward(const T* grad_out, T* grad_x, const Pool2dParams& p) {
   const Geom g = pool_geom("avg_pool2d_backward", p, false);
+  const SerialScope serial(small_call(p, sizeof(T)));
   avg_backward(grad_out, grad_x, shape_of(p), g,
                AvgDiv{p.divisor_override, p.count_include_pad, false});
 }
@@ -1342,9 +1561,26 @@ template <typename T>
 void global_avg_forward(const T* x, T* out, const Shape& s) {
   const int64_t hw = s.in_h * s.in_w, C = s.C;
   const T dh = static_cast<T>(s.in_h), dw = static_cast<T>(s.in_w);
+  const PoolKernelsF32* simd = nullptr;
+  if constexpr (std::is_same_v<T, float>) {
+    const PoolKernelsF32& k = kernels().pool_f32;
+    if (hw >= 1 && (s.nhwc ? k.global_avg_nhwc != nullptr : k.global_avg_nchw != nullptr))
+      simd = &k;
+  }
+  if (simd && !s.nhwc) {  // NCHW: whole tasks of planes in one kernel call
+    const int64_t per = std::max<int64_t>(8, static_cast<int64_t>(kGrain) / hw);
+    parallel_for(ceil_div(s.images, per), [&](int64_t t, int) {
+      const int64_t p0 = t * per, n = std::min(s.images, p0 + per) - p0;
+      if constexpr (std::is_same_v<T, float>) simd->global_avg_nchw(x + p0 * hw, hw, n, out + p0, dh, dw);
+    });
+    return;
+  }
   for_images(s, [&](int64_t img) {
     const T* __restrict xi = x + img * hw * C;
     T* __restrict o = out + img * C;  // out never overlaps x (contract)
+    if constexpr (std::is_same_v<T, float>) {
+      if (simd && simd->global_avg_nhwc(xi, hw, C, o, dh, dw) == C) return;
+    }
     if (!s.nhwc) {
       T acc[8] = {};
       int64_t e = 0;
@@ -1388,6 +1624,7 @@ void global_avg_backward(const T* grad_out, T* grad_x, const Shape& s) {
 template <typename T>
 void adaptive_avg_pool2d_forward(const T* x, T* out, const Pool2dParams& p) {
   const Geom g = adaptive_geom("adaptive_avg_pool2d_forward", p);
+  const SerialScope serial(small_call(p, sizeof(T)));
   if (p.out_h == 1 && p.out_w == 1)
     global_avg_forward(x, out, shape_of(p));
   else
@@ -1397,6 +1634,7 @@ void adaptive_avg_pool2d_forward(const T* x, T* out, const Pool2dParams& p) {
 template <typename T>
 void adaptive_avg_pool2d_backward(const T* grad_out, T* grad_x, const Pool2dParams& p) {
   const Geom g = adaptive_geom("adaptive_avg_pool2d_backward", p);
+  const SerialScope serial(small_call(p, sizeof(T)));
   if (p.out_h == 1 && p.out_w == 1)
     global_avg_backward(grad_out, grad_x, shape_of(p));
   else
@@ -1406,6 +1644,7 @@ void adaptive_avg_pool2d_backward(const T* grad_out, T* grad_x, const Pool2dPara
 template <typename T>
 void adaptive_max_pool2d_forward(const T* x, T* out, int64_t* indices, const Pool2dParams& p) {
   const Geom g = adaptive_geom("adaptive_max_pool2d_forward", p);
+  const SerialScope serial(small_call(p, sizeof(T)));
   max_forward(x, out, indices, shape_of(p), g);
 }
 
@@ -1414,6 +1653,7 @@ void adaptive_max_pool2d_backward(const T* grad_out, const int64_t* indices, T* 
                                   const Pool2dParams& p) {
   const char* fn = "adaptive_max_pool2d_backward";
   const Geom g = adaptive_geom(fn, p);
+  const SerialScope serial(small_call(p, sizeof(T)));
   max_backward_checked(fn, grad_out, indices, grad_x, shape_of(p), g);
 }
 

@@ -22,6 +22,16 @@ struct V {
     const F s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
     return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), 0xD8));
   }
+  // load_even without its final cross-lane step: the even elements in the order
+  // [0 2 16 18 | 4 6 20 22]...; fix_even puts a vector built from such loads in order.
+  static F load_even_raw(const float* p) {
+    return _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(2, 0, 2, 0));
+  }
+  static F load_odd_raw(const float* p) {
+    return _mm256_shuffle_ps(_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8), _MM_SHUFFLE(3, 1, 3, 1));
+  }
+  static F fix_even(F v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); }
+  static I fix_even(I v) { return _mm256_permute4x64_epi64(v, 0xD8); }
   static void store(float* p, F v) { _mm256_storeu_ps(p, v); }
   static M takes(F v, F m) {
     return _mm256_or_ps(_mm256_cmp_ps(v, m, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
@@ -34,6 +44,7 @@ struct V {
   static F zero() { return _mm256_setzero_ps(); }
   static F add(F a, F b) { return _mm256_add_ps(a, b); }
   static F div(F a, F b) { return _mm256_div_ps(a, b); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
@@ -116,6 +127,32 @@ int64_t max_bwd_nhwc(const float* dy, const int64_t* idx, const int64_t* tap_pix
   }
 }
 
+// 8 channels of one pixel against each candidate.
+inline __m256 gather_nhwc_block(const float* dy, const int32_t* idx, const int64_t* dy_off,
+                                const int64_t* id_off, int64_t ncand, __m256i pv) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t t = 0; t < ncand; ++t) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + id_off[t]));
+    const __m256 m = _mm256_castsi256_ps(_mm256_cmpeq_epi32(v, pv));
+    acc = _mm256_add_ps(acc, _mm256_and_ps(m, _mm256_loadu_ps(dy + dy_off[t])));
+  }
+  return acc;
+}
+
+int64_t max_bwd_gather_nhwc(const float* dy, const int32_t* idx, const int64_t* dy_off,
+                            const int64_t* id_off, int64_t ncand, int32_t pos, int64_t C,
+                            float* dst) {
+  if (C < 8) return 0;
+  const __m256i pv = _mm256_set1_epi32(pos);
+  int64_t c = 0;
+  for (; c + 8 <= C; c += 8)
+    _mm256_storeu_ps(dst + c, gather_nhwc_block(dy + c, idx + c, dy_off, id_off, ncand, pv));
+  if (c < C)  // the tail as one block overlapping the previous (same values)
+    _mm256_storeu_ps(dst + C - 8,
+                     gather_nhwc_block(dy + C - 8, idx + C - 8, dy_off, id_off, ncand, pv));
+  return C;
+}
+
 // Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
 int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
                   int64_t base, int64_t nh, int64_t dhw) {
@@ -164,14 +201,51 @@ int64_t check_run(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int6
   return k;  // the caller checks the tail
 }
 
+// The 8 partial sums of one plane (lane j: elements e = j mod 8, from +0; the masked tail adds
+// +0 to the other lanes, which leaves a sum started from +0 unchanged).
+inline __m256 plane_partials(const float* x, int64_t hw, __m256i tail) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t e = 0;
+  for (; e + 8 <= hw; e += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + e));
+  if (e < hw) acc = _mm256_add_ps(acc, _mm256_maskload_ps(x + e, tail));
+  return acc;
+}
+
+void global_avg_nchw(const float* x, int64_t hw, int64_t n, float* out, float dh, float dw) {
+  const int32_t rem = static_cast<int32_t>(hw % 8);
+  const __m256i tail = _mm256_cmpgt_epi32(_mm256_set1_epi32(rem),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m256 vh = _mm256_set1_ps(dh), vw = _mm256_set1_ps(dw);
+  int64_t p = 0;
+  for (; p + 8 <= n; p += 8) {  // 8 planes: the tree sums of all 8 with 3 horizontal adds
+    __m256 a[8];
+    for (int q = 0; q < 8; ++q) a[q] = plane_partials(x + (p + q) * hw, hw, tail);
+    // hadd(a, b) = [a0+a1 a2+a3 b0+b1 b2+b3 | a4+a5 a6+a7 b4+b5 b6+b7]
+    const __m256 h01 = _mm256_hadd_ps(a[0], a[1]), h23 = _mm256_hadd_ps(a[2], a[3]);
+    const __m256 h45 = _mm256_hadd_ps(a[4], a[5]), h67 = _mm256_hadd_ps(a[6], a[7]);
+    // lane q (q < 4): plane q's (s0+s1)+(s2+s3); upper half: its (s4+s5)+(s6+s7)
+    const __m256 g0 = _mm256_hadd_ps(h01, h23), g1 = _mm256_hadd_ps(h45, h67);
+    const __m256 lo = _mm256_permute2f128_ps(g0, g1, 0x20), hi = _mm256_permute2f128_ps(g0, g1, 0x31);
+    _mm256_storeu_ps(out + p, _mm256_div_ps(_mm256_div_ps(_mm256_add_ps(lo, hi), vh), vw));
+  }
+  for (; p < n; ++p) {
+    const __m256 a = plane_partials(x + p * hw, hw, tail);
+    const __m256 h = _mm256_hadd_ps(a, a), g = _mm256_hadd_ps(h, h);
+    const __m128 s = _mm_add_ss(_mm256_castps256_ps128(g), _mm256_extractf128_ps(g, 1));
+    out[p] = _mm_cvtss_f32(s) / dh / dw;
+  }
+}
+
 }  // namespace
 
 void fill_pool_kernels_f32(PoolKernelsF32& k) {
+  k.global_avg_nchw = &global_avg_nchw;
   k.check_row = &check_row;
   k.check_run = &check_run;
   pool_simd::fill<V>(k);
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;
+  k.max_bwd_gather_nhwc = &max_bwd_gather_nhwc;
 }
 
 }  // namespace avx2

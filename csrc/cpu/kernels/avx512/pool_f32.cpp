@@ -18,6 +18,10 @@ struct V {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     return _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
   }
+  static F load_even_raw(const float* p) { return load_even(p); }  // one permute: in order
+  static F load_odd_raw(const float* p) { return load_even(p + 1); }
+  static F fix_even(F v) { return v; }
+  static I fix_even(I v) { return v; }
   static void store(float* p, F v) { _mm512_storeu_ps(p, v); }
   static M takes(F v, F m) {
     return static_cast<M>(_mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) |
@@ -28,6 +32,7 @@ struct V {
   static F zero() { return _mm512_setzero_ps(); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F div(F a, F b) { return _mm512_div_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
