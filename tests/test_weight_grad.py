@@ -28,6 +28,7 @@ CASES = [
     (1, 12, 20, 11, 9, 3, 1, 2, 2, 1),      # dilation, channel runs of 12
     (2, 20, 36, 20, 20, 3, 1, 1, 1, 2),     # groups with in-place rows
     (1, 3, 32, 30, 30, 7, 2, 3, 1, 1),      # stem-like: 7x7 stride 2 on 3 channels
+    (1, 20, 24, 9, 9, 1, 1, 0, 1, 1),       # 1x1, channels not a multiple of the tile width
 ]
 
 

@@ -1267,7 +1267,9 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // meets all of it; B blocks: <= 256 patch lanes (256 KiB packed). Measured on Zen 3 (r3x3_64
   // NHWC, 1 thread): 71 GFLOP/s against 50 for weight_grad_gemm; larger A or smaller B blocks
   // and the other loop order were no faster. The packs cost 15-25 % of the time (1x1 layers
-  // stream the whole input from memory).
+  // stream the whole input from memory); reading grad_out or a 1x1 input in place instead (a
+  // strided microkernel) was slower: pixel strides of 1 KiB map a panel onto 4 L1 sets. Putting
+  // the side with more lanes in the B panels (1x1_64to256) did not help either.
   constexpr int64_t akb = 128, qmax = 256;
   const int64_t rows = std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR);
   const int64_t mb = div_up(Og, rows), MB = std::min(Og, div_up(div_up(Og, mb), MR) * MR);
