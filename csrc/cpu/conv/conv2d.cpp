@@ -1154,7 +1154,10 @@ void weight_grad_rows(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       return buf;
     };
     for (int64_t b0 = k0; b0 < k1;) {
-      const int64_t kn = in_place ? std::min({kc, k1 - b0, P - b0 % P}) : std::min(kc, k1 - b0);
+      // Even depth blocks (784 pixels: 4 x 196, not 3 x 256 + 16): short ones pay the C tile
+      // load and store for few FMAs.
+      const int64_t left = in_place ? std::min(k1 - b0, P - b0 % P) : k1 - b0;
+      const int64_t kn = div_up(left, div_up(left, kc));
       int64_t lda = 0, ldb = 0;
       const T* A = rows(a_col, i0, i1, b0, kn, Abuf, lda);
       const T* B = rows(!a_col, j0, j1, b0, kn, Braw, ldb);
@@ -1295,8 +1298,8 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const ColGeom geom(p, gi);
     T* Bp = Ap + apan * kc;
     T* Cl = Bp + bpan * kc;
-    for (int64_t b0 = k0; b0 < k1; b0 += kc) {
-      const int64_t kn = std::min(kc, k1 - b0);
+    for (int64_t b0 = k0, kn = 0; b0 < k1; b0 += kn) {
+      kn = div_up(k1 - b0, div_up(k1 - b0, kc));  // even depth blocks
       // dy[pp][g*Og + o]: lanes o, depth pp
       pack_pixel_major(dy + b0 * O + gi * Og, O, i0, i1 - i0, kn, static_cast<int>(MR), Ap);
       const bool acc = b0 > k0;
