@@ -22,6 +22,16 @@ struct DotKernel {
   int64_t kb = 0;      // depth block: kb x (rows of A and B) stays in L2
 };
 
+// Row-A GEMM microkernel (kernels.h) and its depth block: the NCHW weight gradient's tiles.
+template <typename T>
+struct GemmRowsKernel {
+  GemmRowsUkr<T> ukr = nullptr;
+  int mr = 0, nr = 0;  // register tile
+  int64_t kc = 0;      // depth block: a packed kc x NR B micro-panel stays in L1
+  // optional transposing pack of B (kernels.h); nullptr: the driver's portable loop
+  void (*pack_t)(const T* src, int64_t ld, int64_t nl, int64_t kn, T* dst) = nullptr;
+};
+
 // Winograd F(4x4, 3x3) transforms (kernels.h); `lanes` equals the GEMM's NR for the dtype.
 template <typename T>
 struct WinoKernel {
@@ -45,6 +55,8 @@ struct KernelTable {
   GemmKernel<double> gemm_f64;
   DotKernel<float> dot_f32;
   DotKernel<double> dot_f64;
+  GemmRowsKernel<float> rows_f32;
+  GemmRowsKernel<double> rows_f64;
   WinoKernel<float> wino_f32;
   WinoKernel<double> wino_f64;
   DwKernels<float> dw_f32;
@@ -57,6 +69,8 @@ struct KernelTable {
   const GemmKernel<T>& gemm() const;
   template <typename T>
   const DotKernel<T>& dot() const;
+  template <typename T>
+  const GemmRowsKernel<T>& rows() const;
   template <typename T>
   const WinoKernel<T>& wino() const;
   template <typename T>
@@ -73,6 +87,10 @@ template <>
 inline const DotKernel<float>& KernelTable::dot<float>() const { return dot_f32; }
 template <>
 inline const DotKernel<double>& KernelTable::dot<double>() const { return dot_f64; }
+template <>
+inline const GemmRowsKernel<float>& KernelTable::rows<float>() const { return rows_f32; }
+template <>
+inline const GemmRowsKernel<double>& KernelTable::rows<double>() const { return rows_f64; }
 
 template <>
 inline const WinoKernel<float>& KernelTable::wino<float>() const { return wino_f32; }

@@ -1269,6 +1269,8 @@ struct ContigSink {  // run element i goes to row[i]
       std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(len));
     else if (stride == 1)
       std::memcpy(d, src, sizeof(T) * static_cast<size_t>(len));
+    else if (stride == 2)  // stride-2 layers: a constant stride lets the compiler vectorise
+      for (int64_t j = 0; j < len; ++j) d[j] = src[2 * j];
     else
       for (int64_t j = 0; j < len; ++j) d[j] = src[j * stride];
   }
@@ -1357,11 +1359,366 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
 }
 
+// ------------------------------------------------------------------------------------------
+// weight gradient, NCHW: row-A GEMM tiles. dW[o][q] = sum_pp dy[o][pp] * col[q][pp], pp the
+// pixel index over the whole batch: both operands have pp contiguous. The side with more rows
+// (A: im2col rows when Q >= Og, else grad_out rows) is read as rows by the row-A microkernel,
+// in place where the rows lie in memory (grad_out; the input of a 1x1 stride-1 layer) or copied
+// run by run; the side with fewer rows (B) is transposed into [kc][NR] micro-panels once per
+// depth block and serves every A row of the task. So only the smaller operand is transposed
+// (8x8 register transposes where the ISA has them). Each 6-row A micro-panel stays in L1 while
+// the task's packed B block (<= 192 KiB) streams past it from L2; the orientation and blocking
+// are the ones with the least packing work per pixel.
+// Tasks own (group, A block, B block, reduction chunk); the C block is accumulated in scratch
+// and written once per task; chunks are summed in chunk order: bitwise identical for any
+// thread count.
+// ------------------------------------------------------------------------------------------
+
+// Reduction chunks of the row-A and NHWC weight-gradient drivers: enough tasks (>= 16) that
+// two or more threads share them evenly, chunks of >= 1024 pixels, and partial sums within 1/4
+// of the layer's im2col matrix. A function of the shape only, never of the thread count.
+int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
+  const int64_t Kt = p.batch * p.out_plane();
+  const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
+  int64_t chunks = div_up(16, std::max<int64_t>(out_blocks, 1));
+  chunks = std::min(chunks, std::max<int64_t>(1, Kt / 1024));
+  chunks = std::min(chunks, im2col_4 / std::max<int64_t>(wsize, 1));
+  return std::max<int64_t>(chunks, 1);
+}
+
+// The task grid of the row-A and NHWC weight-gradient drivers: tasks own (group, block of MB
+// C rows, block of NB C columns, reduction chunk); chunk partials go to their own buffers and
+// finish() sums them in chunk order.
+template <typename T>
+struct WgradSplit {
+  int64_t M, MB, mb, N, NB, nb, Kt, wsize, chunks, kchunk, tasks;
+  AlignedArray<T> partial;
+  struct Task {
+    int64_t gi, i0, i1, j0, j1, k0, k1;
+    T* base;  // dW, or this chunk's partial buffer
+  };
+  WgradSplit(const Conv2dParams& p, int64_t m, int64_t mblk, int64_t n, int64_t nblk)
+      : M(m), MB(mblk), mb(div_up(m, mblk)), N(n), NB(nblk), nb(div_up(n, nblk)) {
+    Kt = p.batch * p.out_plane();
+    wsize = p.out_c * p.in_cg() * p.kk();
+    const int64_t out_blocks = p.groups * mb * nb;
+    chunks = wgrad_chunks(p, out_blocks, wsize);
+    kchunk = div_up(Kt, chunks);
+    if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
+    tasks = out_blocks * chunks;
+  }
+  Task task(int64_t t, T* dw) {
+    const int64_t ch = t % chunks;
+    int64_t r = t / chunks;
+    const int64_t jb = r % nb;
+    r /= nb;
+    const int64_t ib = r % mb, gi = r / mb;
+    Task k;
+    k.gi = gi;
+    k.i0 = ib * MB, k.i1 = std::min(M, k.i0 + MB);
+    k.j0 = jb * NB, k.j1 = std::min(N, k.j0 + NB);
+    k.k0 = std::min(Kt, ch * kchunk), k.k1 = std::min(Kt, k.k0 + kchunk);
+    k.base = chunks > 1 ? partial.data() + ch * wsize : dw;
+    return k;
+  }
+  // Runs fn(task, scratch) for every task with `per` elements of per-thread scratch, then sums
+  // the chunk partials into dw.
+  template <typename Fn>
+  void run(int64_t per, T* dw, Fn&& fn) {
+    ThreadScratch<T> scratch(threads_for(tasks), per);
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) { fn(task(t, dw), scratch.at(tid)); });
+    if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
+  }
+};
+
+// dst[j*ldd + i] = src[i*lds + j] (or 0 when zero) for i < rows, j < cols, in 8 x 8 tiles so
+// both sides stay within a few cache lines (the weight gradient's C blocks written out).
+template <typename T>
+void store_block_t(const T* src, int64_t lds, int64_t rows, int64_t cols, bool zero, T* dst,
+                   int64_t ldd) {
+  for (int64_t i0 = 0; i0 < rows; i0 += 8)
+    for (int64_t j0 = 0; j0 < cols; j0 += 8) {
+      const int64_t i1 = std::min(rows, i0 + 8), j1 = std::min(cols, j0 + 8);
+      for (int64_t j = j0; j < j1; ++j)
+        for (int64_t i = i0; i < i1; ++i) dst[j * ldd + i] = zero ? T(0) : src[i * lds + j];
+    }
+}
+
+// Transposes nl rows of kn elements (row l at src + l*ld) into ceil(nl/NR) micro-panels
+// [kn][NR] (panel p at dst + p*kn*NR), zero-filling lanes past nl.
+template <typename T>
+void rows_to_panels(const T* src, int64_t ld, int64_t nl, int64_t kn, int NR, T* dst) {
+  for (int64_t p0 = 0; p0 < nl; p0 += NR) {
+    T* d = dst + (p0 / NR) * kn * NR;
+    const int64_t lanes = std::min<int64_t>(NR, nl - p0);
+    constexpr int64_t KB = 8;  // 8 depth rows x the panel's lanes: short-stride stores
+    for (int64_t k0 = 0; k0 < kn; k0 += KB) {
+      const int64_t kl = std::min(KB, kn - k0);
+      for (int64_t l = 0; l < lanes; ++l) {
+        const T* s = src + (p0 + l) * ld + k0;
+        for (int64_t k = 0; k < kl; ++k) d[(k0 + k) * NR + l] = s[k];
+      }
+      for (int64_t k = 0; k < kl; ++k)
+        for (int64_t l = lanes; l < NR; ++l) d[(k0 + k) * NR + l] = T(0);
+    }
+  }
+}
+
+template <typename T>
+void weight_grad_rows(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const GemmRowsKernel<T>& g = kernels().rows<T>();
+  const int64_t Og = p.out_cg(), O = p.out_c, Cg = p.in_cg();
+  const int64_t Q = Cg * p.kk(), P = p.out_plane();
+  const int64_t MR = g.mr, NR = g.nr, kc = g.kc;
+  constexpr int64_t bkb = 192, ckb = 128;  // KiB: packed B block (L2), C block in scratch
+  const bool plain = is_plain_gemm(p);
+  const bool in_place = P >= kc / 2;
+  // Blocking for one orientation: B blocks of NBB lanes (kc x NBB packed stays in L2), A blocks
+  // of MB rows (the MB x NBB C block in scratch stays within ckb KiB).
+  struct Blocking { int64_t MA, NB, MB, mb, NBB, nb; double cost; };
+  const auto blocking = [&](bool acol, int64_t shrink) {
+    Blocking b;
+    b.MA = acol ? Q : Og;
+    b.NB = acol ? Og : Q;
+    const int64_t lanes =
+        std::max<int64_t>(NR, (bkb * 1024 / int64_t(sizeof(T)) / kc / shrink) / NR * NR);
+    b.nb = div_up(b.NB, lanes);
+    b.NBB = std::min(b.NB, div_up(div_up(b.NB, b.nb), NR) * NR);
+    const int64_t rows = std::max<int64_t>(MR, (ckb * 1024 / int64_t(sizeof(T)) / b.NBB) / MR * MR);
+    b.mb = div_up(b.MA, rows);
+    b.MB = std::min(b.MA, div_up(div_up(b.MA, b.mb), MR) * MR);
+    // packing work per pixel: A rows copied once per B block, B rows transposed once per A block
+    const double col_copy = (plain && in_place) ? 0.0 : (P < 64 ? 2.0 : 1.0);
+    const double dy_copy = in_place ? 0.0 : 0.25;
+    b.cost = double(b.MA) * b.nb * (acol ? col_copy : dy_copy) +
+             double(b.NB) * b.mb * ((acol ? dy_copy : col_copy) + 1.0);
+    return b;
+  };
+  // The cheapest of both orientations with B blocks of the full, half or quarter width (narrower
+  // B blocks leave room for taller A blocks in the C block, so the B side is transposed fewer
+  // times: r3x3_256@14 NCHW, 1 thread, 73 -> 82 GFLOP/s).
+  bool a_col = true;
+  Blocking bl = blocking(true, 1);
+  for (int acol = 1; acol >= 0; --acol)
+    for (int64_t shrink : {1, 2, 4}) {
+      const Blocking b = blocking(acol != 0, shrink);
+      if (b.cost < bl.cost) {
+        bl = b;
+        a_col = acol != 0;  // A rows: im2col rows q (else grad_out rows o)
+      }
+    }
+  const int64_t MB = bl.MB, NBB = bl.NBB;
+  WgradSplit<T> split(p, bl.MA, MB, bl.NB, NBB);
+  const int64_t panels = div_up(NBB, NR) * NR;
+  // scratch: A rows (MB x kc), B rows (NBB x kc), B panels (panels x kc), C block (MB x NBB)
+  const int64_t per = checked_mul(MB + NBB + panels, kc, "workspace size") + MB * NBB;
+  split.run(per, dw, [&](const typename WgradSplit<T>::Task& tk, T* Abuf) {
+    const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
+    const ColGeom geom(p, gi);
+    T* Braw = Abuf + MB * kc;
+    T* Bp = Braw + NBB * kc;
+    T* Cl = Bp + panels * kc;
+    // Rows [r0, r1) of one side over pixels [b0, b0 + kn): in place (ld = P) or copied into buf.
+    const auto rows = [&](bool col_side, int64_t r0, int64_t r1, int64_t b0, int64_t kn, T* buf,
+                          int64_t& ld) -> const T* {
+      if (in_place && (!col_side || plain)) {
+        const int64_t n = b0 / P, pix = b0 % P;
+        ld = P;
+        return col_side ? x + (n * p.in_c + gi * Cg + r0) * P + pix
+                        : dy + (n * O + gi * Og + r0) * P + pix;
+      }
+      ld = kc;
+      for (int64_t pp = b0; pp < b0 + kn;) {  // one piece per image
+        const int64_t n = pp / P, pix = pp % P, len = std::min(P - pix, b0 + kn - pp);
+        for (int64_t q = r0; q < r1; ++q) {
+          T* d = buf + (q - r0) * kc + (pp - b0);
+          if (!col_side)
+            std::memcpy(d, dy + (n * O + gi * Og + q) * P + pix, sizeof(T) * static_cast<size_t>(len));
+          else
+            runs_along_pixels(geom, x + n * geom.img, q, pix, pix + len, ContigSink<T>{d});
+        }
+        pp += len;
+      }
+      return buf;
+    };
+    for (int64_t b0 = k0; b0 < k1;) {
+      // Even depth blocks (784 pixels: 4 x 196, not 3 x 256 + 16): short ones pay the C tile
+      // load and store for few FMAs.
+      const int64_t left = in_place ? std::min(k1 - b0, P - b0 % P) : k1 - b0;
+      const int64_t kn = div_up(left, div_up(left, kc));
+      int64_t lda = 0, ldb = 0;
+      const T* A = rows(a_col, i0, i1, b0, kn, Abuf, lda);
+      const T* B = rows(!a_col, j0, j1, b0, kn, Braw, ldb);
+      if (g.pack_t)
+        g.pack_t(B, ldb, j1 - j0, kn, Bp);
+      else
+        rows_to_panels(B, ldb, j1 - j0, kn, static_cast<int>(NR), Bp);
+      const bool acc = b0 > k0;
+      for (int64_t ir = 0; ir < i1 - i0; ir += MR)
+        for (int64_t jr = 0; jr < j1 - j0; jr += NR)
+          g.ukr(kn, A + ir * lda, lda, Bp + (jr / NR) * kn * NR, Cl + ir * NBB + jr, NBB, 1,
+                std::min<int64_t>(MR, i1 - i0 - ir), std::min<int64_t>(NR, j1 - j0 - jr), acc);
+      b0 += kn;
+    }
+    T* wg = tk.base + gi * Og * Q;
+    const bool empty = k1 <= k0;
+    if (a_col)  // C[q][o] into dW[o][q]
+      store_block_t(Cl, NBB, i1 - i0, j1 - j0, empty, wg + j0 * Q + i0, Q);
+    else
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j)
+          wg[i * Q + j] = empty ? T(0) : Cl[(i - i0) * NBB + (j - j0)];
+  });
+}
+
 // NCHW weight gradients with few outputs per group take the dot-product tiles: the GEMM
 // path's transposing pack of the im2col operand is amortised over only Og rows there (LeNet
 // layers ran 7-12x faster, 64-channel layers ~5 %), while wide layers keep the GEMM tiles.
 bool use_dot_weight_grad(const Conv2dParams& p) {
   return p.layout == Layout::NCHW && (p.out_cg() <= 64 || is_plain_gemm(p));
+}
+
+// ------------------------------------------------------------------------------------------
+// weight gradient, NHWC with >= 8 channels per group: dW[q][o] = sum_pp col[pp][q] * dy[pp][o].
+// Both operands are pixel-major, i.e. already "depth x lanes": packing is plain copies, no
+// transposes. A = grad_out (lanes o, MR wide: MR contiguous outputs per pixel), B = im2col
+// (lanes q, NR wide: each pixel's patch is Cg-long channel runs, copied NR at a time). The
+// C[o][q] block of a task is accumulated in scratch and written transposed into dW once.
+// ------------------------------------------------------------------------------------------
+
+// Packs B = col lanes q in [j0, j0 + nl), depth = pixels [b0, b0 + kn) of the flattened batch,
+// into [kn][NR] panels (lanes past nl zero-filled). Panel and lane advance incrementally (no
+// division per run); full-width segments are fixed-size copies.
+template <typename T>
+void pack_nhwc_col_lanes(const ColGeom& G, const T* x, int64_t j0, int64_t nl, int64_t b0,
+                         int64_t kn, int NR, T* buf) {
+  const Conv2dParams& P = G.P;
+  const int64_t Cg = G.Cg;
+  const int64_t t0 = j0 / Cg, c0 = j0 % Cg;
+  for (int64_t kk = 0; kk < kn; ++kk) {
+    const int64_t pp = b0 + kk, n = pp / G.npix, pix = pp % G.npix;
+    const int64_t ih0 = (pix / P.out_w) * P.stride_h - P.pad_top;
+    const int64_t iw0 = (pix % P.out_w) * P.stride_w - P.pad_left;
+    const T* xn = x + n * G.img + G.c_off;
+    T* d = buf + kk * NR;  // panel 0, lane 0 of this depth row
+    int64_t lane = 0, left = nl, tap = t0, c = c0;
+    while (left > 0) {
+      const int64_t kh = tap / P.k_w, kw = tap % P.k_w;
+      const int64_t ih = ih0 + kh * P.dil_h, iw = iw0 + kw * P.dil_w;
+      const bool pad = ih < 0 || ih >= P.in_h || iw < 0 || iw >= P.in_w;
+      const T* src = pad ? nullptr : xn + ih * G.hs + iw * G.ws + c;
+      int64_t run = std::min(Cg - c, left);
+      left -= run;
+      while (run > 0) {
+        const int64_t m = std::min<int64_t>(run, NR - lane);
+        if (!src)
+          for (int64_t e = 0; e < m; ++e) d[lane + e] = T(0);
+        else if (m == NR)
+          copy_panel_row(d, src, NR);
+        else
+          for (int64_t e = 0; e < m; ++e) d[lane + e] = src[e];
+        if (src) src += m;
+        run -= m;
+        lane += m;
+        if (lane == NR) {
+          lane = 0;
+          d += kn * NR;
+        }
+      }
+      ++tap;
+      c = 0;
+    }
+    if (lane > 0)
+      for (int64_t e = lane; e < NR; ++e) d[e] = T(0);
+  }
+}
+
+// Packs lanes [l0, l0 + nl) x depth [0, kn) of a pixel-major matrix (element (lane, k) at
+// src[k*ld + lane]) into [kn][W] panels, lanes past nl zero-filled: fixed-width row copies.
+template <typename T>
+void pack_pixel_major(const T* src, int64_t ld, int64_t l0, int64_t nl, int64_t kn, int W,
+                      T* buf) {
+  const int64_t full = nl / W, rem = nl - full * W;
+  for (int64_t p = 0; p * W < nl; ++p) {
+    T* d = buf + p * kn * W;
+    const T* s = src + l0 + p * W;
+    if (p < full) {
+      switch (W) {
+        case 6:
+          for (int64_t k = 0; k < kn; ++k) std::memcpy(d + k * 6, s + k * ld, 6 * sizeof(T));
+          break;
+        case 4:
+          for (int64_t k = 0; k < kn; ++k) std::memcpy(d + k * 4, s + k * ld, 4 * sizeof(T));
+          break;
+        default:
+          for (int64_t k = 0; k < kn; ++k) copy_panel_row(d + k * W, s + k * ld, W);
+      }
+    } else {
+      for (int64_t k = 0; k < kn; ++k)
+        for (int64_t l = 0; l < W; ++l) d[k * W + l] = l < rem ? s[k * ld + l] : T(0);
+    }
+  }
+}
+
+template <typename T>
+void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk();
+  const int64_t MR = g.mr, NR = g.nr, kc = g.kc;
+  // A blocks (outputs): MB x kc packed <= 128 KiB, stays in L2 while each B micro-panel (in L1)
+  // meets all of it; B blocks: <= 256 patch lanes (256 KiB packed). Measured on Zen 3 (r3x3_64
+  // NHWC, 1 thread): 71 GFLOP/s against 50 for weight_grad_gemm; larger A or smaller B blocks
+  // and the other loop order were no faster. The packs cost 15-25 % of the time (1x1 layers
+  // stream the whole input from memory); reading grad_out or a 1x1 input in place instead (a
+  // strided microkernel) was slower: pixel strides of 1 KiB map a panel onto 4 L1 sets. Putting
+  // the side with more lanes in the B panels (1x1_64to256) did not help either.
+  constexpr int64_t akb = 128, qmax = 256;
+  const int64_t rows = std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR);
+  const int64_t mb = div_up(Og, rows), MB = std::min(Og, div_up(div_up(Og, mb), MR) * MR);
+  const int64_t nb = div_up(Q, qmax), NBB = std::min(Q, div_up(div_up(Q, nb), NR) * NR);
+  WgradSplit<T> split(p, Og, MB, Q, NBB);
+  const int64_t apan = div_up(MB, MR) * MR;
+  const int64_t bpan = div_up(NBB, NR) * NR;
+  // scratch: A panels (apan x kc), B panels (bpan x kc), C block (MB x NBB)
+  const int64_t per = checked_mul(apan + bpan, kc, "workspace size") + MB * NBB;
+  split.run(per, dw, [&](const typename WgradSplit<T>::Task& tk, T* Ap) {
+    const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
+    const ColGeom geom(p, gi);
+    T* Bp = Ap + apan * kc;
+    T* Cl = Bp + bpan * kc;
+    for (int64_t b0 = k0, kn = 0; b0 < k1; b0 += kn) {
+      kn = div_up(k1 - b0, div_up(k1 - b0, kc));  // even depth blocks
+      // dy[pp][g*Og + o]: lanes o, depth pp
+      pack_pixel_major(dy + b0 * O + gi * Og, O, i0, i1 - i0, kn, static_cast<int>(MR), Ap);
+      const bool acc = b0 > k0;
+      pack_nhwc_col_lanes(geom, x, j0, j1 - j0, b0, kn, static_cast<int>(NR), Bp);
+      for (int64_t jr = j0; jr < j1; jr += NR) {
+        const int64_t nr = std::min<int64_t>(NR, j1 - jr);
+        const T* bp = Bp + ((jr - j0) / NR) * kn * NR;
+        for (int64_t ir = 0; ir < i1 - i0; ir += MR)
+          g.ukr(kn, Ap + (ir / MR) * kn * MR, bp, Cl + ir * NBB + (jr - j0), NBB, 1,
+                std::min<int64_t>(MR, i1 - i0 - ir), nr, acc);
+      }
+    }
+    // C[o][q] into dW[q][g*Og + o]
+    store_block_t(Cl, NBB, i1 - i0, j1 - j0, k1 <= k0, tk.base + j0 * O + gi * Og + i0, O);
+  });
+}
+
+// NHWC weight gradients with >= 8 channels per group (channel runs long enough to copy B
+// panels from) and no more outputs per group than patch entries take the NHWC driver; fewer
+// channels keep weight_grad_gemm's pixel-run packing, and so do layers with more outputs
+// (1x1_64to256 NHWC, 1 thread: 63 GFLOP/s there against 58 in the NHWC driver, whose packing
+// of the wide grad_out rows costs more than the patch packing it saves).
+bool use_nhwc_weight_grad(const Conv2dParams& p) {
+  return p.layout == Layout::NHWC && p.in_cg() >= 8 && p.out_cg() <= p.in_cg() * p.kk();
+}
+
+// NCHW weight gradients whose smaller side (outputs per group or patch length) fills the
+// row-A tiles' B micro-panels take them; narrower ones keep the dot-product tiles.
+template <typename T>
+bool use_rows_weight_grad(const Conv2dParams& p) {
+  return p.layout == Layout::NCHW && std::min(p.out_cg(), p.in_cg() * p.kk()) >= kernels().rows<T>().nr;
 }
 
 enum class Algo { Gemm, Direct, Winograd, Depthwise, Smallc };
@@ -1390,6 +1747,13 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
                        "into zero-padded phase images once, then packs contiguous runs), ") +
            (nchw ? "pixels in the vector lanes" : "pixels as the register tile's rows");
+  if (op == ConvOp::WeightGrad &&
+      (is_double ? use_rows_weight_grad<double>(p) : use_rows_weight_grad<float>(p)))
+    return "implicit GEMM with row-A tiles over pixel runs (NCHW): the larger side read as rows "
+           "(in place where possible), only the smaller side transposed into micro-panels";
+  if (op == ConvOp::WeightGrad && use_nhwc_weight_grad(p))
+    return "implicit GEMM (im2col never materialised), channels in the vector lanes: grad_out "
+           "and the patches packed pixel by pixel (plain copies), C block written transposed";
   if (op == ConvOp::WeightGrad && use_dot_weight_grad(p))
     return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
            "group or 1x1 stride 1: no transposing pack of the im2col rows)";
@@ -1594,6 +1958,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     smallc_weight_grad(p, dy, x, dw);
   else if (algo == Algo::Direct)
     direct_weight_grad(p, dy, x, dw);
+  else if (use_rows_weight_grad<T>(p))
+    weight_grad_rows(p, dy, x, dw);
+  else if (use_nhwc_weight_grad(p))
+    weight_grad_nhwc(p, dy, x, dw);
   else if (use_dot_weight_grad(p))
     weight_grad_dot(p, dy, x, dw);
   else

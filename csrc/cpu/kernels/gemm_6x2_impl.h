@@ -9,32 +9,17 @@
 
 namespace fastconv {
 
+// Stores the 6 x (2 vectors) accumulator tile (rows i: xi0, xi1) into C (kernels.h contract):
+// full tiles with unit column stride directly, partial or strided ones through store_tile.
 template <class V>
-inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
-                     typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
-                     bool accumulate) {
+inline void store_6x2(typename V::R c00, typename V::R c01, typename V::R c10, typename V::R c11,
+                      typename V::R c20, typename V::R c21, typename V::R c30, typename V::R c31,
+                      typename V::R c40, typename V::R c41, typename V::R c50, typename V::R c51,
+                      typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                      bool accumulate) {
   using T = typename V::T;
   using R = typename V::R;
   constexpr int W = V::W, NR = 2 * V::W;
-  R c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
-  R c20 = V::zero(), c21 = V::zero(), c30 = V::zero(), c31 = V::zero();
-  R c40 = V::zero(), c41 = V::zero(), c50 = V::zero(), c51 = V::zero();
-#define FC_ROW(i, x0, x1)                 \
-  {                                       \
-    const R av = V::bcast(a + (i));       \
-    x0 = V::fma(av, b0, x0);              \
-    x1 = V::fma(av, b1, x1);              \
-  }
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
-    const R b0 = V::load(b);
-    const R b1 = V::load(b + W);
-    FC_ROW(0, c00, c01) FC_ROW(1, c10, c11) FC_ROW(2, c20, c21)
-    FC_ROW(3, c30, c31) FC_ROW(4, c40, c41) FC_ROW(5, c50, c51)
-    a += 6;
-    b += NR;
-  }
-#undef FC_ROW
   if (mr == 6 && nr == NR && cs_c == 1) {
 #define FC_STORE(i, x0, x1)                                   \
   {                                                           \
@@ -60,6 +45,35 @@ inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
   V::store(tile + 4 * NR, c40); V::store(tile + 4 * NR + W, c41);
   V::store(tile + 5 * NR, c50); V::store(tile + 5 * NR + W, c51);
   store_tile(tile, NR, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+template <class V>
+inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
+                     typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                     bool accumulate) {
+  using R = typename V::R;
+  constexpr int W = V::W, NR = 2 * V::W;
+  R c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
+  R c20 = V::zero(), c21 = V::zero(), c30 = V::zero(), c31 = V::zero();
+  R c40 = V::zero(), c41 = V::zero(), c50 = V::zero(), c51 = V::zero();
+#define FC_ROW(i, x0, x1)                 \
+  {                                       \
+    const R av = V::bcast(a + (i));       \
+    x0 = V::fma(av, b0, x0);              \
+    x1 = V::fma(av, b1, x1);              \
+  }
+#pragma GCC unroll 4
+  for (int64_t k = 0; k < kc; ++k) {
+    const R b0 = V::load(b);
+    const R b1 = V::load(b + W);
+    FC_ROW(0, c00, c01) FC_ROW(1, c10, c11) FC_ROW(2, c20, c21)
+    FC_ROW(3, c30, c31) FC_ROW(4, c40, c41) FC_ROW(5, c50, c51)
+    a += 6;
+    b += NR;
+  }
+#undef FC_ROW
+  store_6x2<V>(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, rs_c, cs_c, mr,
+               nr, accumulate);
 }
 
 }  // namespace fastconv

@@ -17,6 +17,18 @@
 //   C[i][j] (+)= sum_k a[i*lda + k] * b[j*ldb + k]  for i < mr <= MR, j < nr <= NR: both operands
 //   with k contiguous (the weight gradient's grad_out rows and packed im2col rows). Body and
 //   summation order in dot_impl.h.
+//
+// Row-A GEMM microkernel  gemm_rows_<dtype>_<MR>x<NR>(kc, a, lda, b, c, rs_c, cs_c, mr, nr, acc)
+//   The GEMM microkernel's contract with A read in place as rows, k contiguous:
+//     C[i][j] (+)= sum_k a[i*lda + k] * b[k*NR + j]     (b: packed [kc][NR] as above)
+//   Rows i >= mr of A are never read. Sums run over k in increasing order. Used by the NCHW
+//   weight gradient, whose operands both have the reduction index contiguous: only the B side
+//   is transposed while packing. Body in gemm_rows_impl.h.
+//
+// Transposing pack  pack_rows_t_<dtype>_<NR>(src, ld, nl, kn, dst): B micro-panels for it from
+//   nl rows with k contiguous: dst[(l/NR)*kn*NR + k*NR + l%NR] = src[l*ld + k] for l < nl,
+//   k < kn; lanes past nl in the last panel are zero. (Optional per ISA: drivers fall back to
+//   a portable loop.)
 #pragma once
 #include <cstdint>
 
@@ -31,6 +43,17 @@ using DotUkr = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, int64_t
   void dot_##dtype##_##MR##x##NR(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, \
                                  T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,    \
                                  bool accumulate);                                            \
+  }
+
+template <typename T>
+using GemmRowsUkr = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, T* c, int64_t rs_c,
+                             int64_t cs_c, int64_t mr, int64_t nr, bool accumulate);
+
+#define FC_DECLARE_GEMM_ROWS(isa, dtype, T, MR, NR)                                            \
+  namespace isa {                                                                              \
+  void gemm_rows_##dtype##_##MR##x##NR(int64_t kc, const T* a, int64_t lda, const T* b, T* c,  \
+                                       int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,     \
+                                       bool accumulate);                                      \
   }
 
 template <typename T>
@@ -54,6 +77,15 @@ FC_DECLARE_GEMM(avx512, f32, float, 6, 32)
 FC_DECLARE_GEMM(avx512, f64, double, 6, 16)
 FC_DECLARE_GEMM(neon, f32, float, 6, 8)
 FC_DECLARE_GEMM(neon, f64, double, 6, 4)
+FC_DECLARE_GEMM_ROWS(scalar, f32, float, 6, 8)
+FC_DECLARE_GEMM_ROWS(scalar, f64, double, 6, 8)
+FC_DECLARE_GEMM_ROWS(avx2, f32, float, 6, 16)
+FC_DECLARE_GEMM_ROWS(avx2, f64, double, 6, 8)
+FC_DECLARE_GEMM_ROWS(avx512, f32, float, 6, 32)
+FC_DECLARE_GEMM_ROWS(avx512, f64, double, 6, 16)
+namespace avx2 {
+void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst);
+}
 FC_DECLARE_DOT(scalar, f32, float, 4, 3)
 FC_DECLARE_DOT(scalar, f64, double, 4, 3)
 FC_DECLARE_DOT(avx2, f32, float, 4, 3)

@@ -1,6 +1,6 @@
 // AVX2/FMA vector policies shared by this directory's kernel bodies (gemm_6x2_impl.h,
 // dot_impl.h, smallc_impl.h): one lane type each, with the operations those bodies use; and
-// the 8x8 float transpose of the Winograd gathers and the smallc layout changes.
+// the 8x8 float transpose shared by this directory's gathers, packs and layout changes.
 #pragma once
 #include <immintrin.h>
 

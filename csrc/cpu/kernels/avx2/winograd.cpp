@@ -11,10 +11,6 @@ namespace avx2 {
 FC_DEFINE_WINO(f32, float, wino_f32_lanes)
 FC_DEFINE_WINO(f64, double, wino_f64_lanes)
 
-namespace {
-
-}  // namespace
-
 void wino_gather8_f32(float* d, int64_t ds, const float* src, const int64_t* off,
                       const float* msk, int64_t n) {
   for (int64_t e = 0; e < n; e += 8) {

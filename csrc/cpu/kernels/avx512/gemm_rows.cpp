@@ -1,0 +1,20 @@
+// AVX-512F row-A GEMM microkernels, 6 x 32 (float32) and 6 x 16 (float64): contract in
+// kernels.h, body in gemm_rows_impl.h.
+#include "cpu/kernels/gemm_rows_impl.h"
+#include "cpu/kernels/avx512/vec.h"
+
+namespace fastconv {
+namespace avx512 {
+
+void gemm_rows_f32_6x32(int64_t kc, const float* a, int64_t lda, const float* b, float* c,
+                        int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_rows_6x2<VF>(kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+void gemm_rows_f64_6x16(int64_t kc, const double* a, int64_t lda, const double* b, double* c,
+                       int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_rows_6x2<VD>(kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+}  // namespace avx512
+}  // namespace fastconv

@@ -1,0 +1,78 @@
+"""conv2d_weight_grad of the GEMM-bound layers vs the float64 NumPy reference, under every ISA.
+
+The cases are shaped to reach every branch of the NCHW row-A driver (weight_grad_rows: im2col
+rows or grad_out rows as the A side, rows read in place or copied, several A and B blocks,
+reduction chunks) and of the NHWC driver (weight_grad_nhwc: several output and patch blocks,
+channel runs that are not a multiple of the vector width, padding, stride, dilation, groups),
+in both layouts and both dtypes; and the result must be bitwise identical for 1 and 2 threads.
+"""
+import numpy as np
+import pytest
+
+import fastconv
+import reference as R
+from conftest import (assert_bitwise, assert_close, assert_same, int_data, rand_data, seeded_rng,
+                      w_shape, x_shape)
+
+pytestmark = pytest.mark.usefixtures("isa")
+
+# (N, C, O, H, W, K, stride, padding, dilation, groups)
+CASES = [
+    (2, 5, 20, 13, 13, 3, 1, 1, 1, 1),      # large image: rows in place, im2col rows as A
+    (1, 2, 64, 6, 6, 3, 1, 1, 1, 1),        # short patches, many outputs: grad_out rows as A
+    (1, 128, 64, 6, 6, 3, 1, 1, 1, 1),      # long patches: several A blocks
+    (1, 8, 300, 5, 5, 5, 1, 2, 1, 1),       # many outputs: several B blocks / output blocks
+    (2, 16, 16, 32, 32, 3, 1, 1, 1, 1),     # 2048 pixels: reduction chunks
+    (2, 16, 24, 17, 15, 3, 2, 1, 1, 2),     # groups, stride 2, odd sizes
+    (2, 32, 40, 12, 12, 1, 1, 0, 1, 1),     # 1x1 stride 1: the input read in place
+    (1, 12, 20, 11, 9, 3, 1, 2, 2, 1),      # dilation, channel runs of 12
+    (2, 20, 36, 20, 20, 3, 1, 1, 1, 2),     # groups with in-place rows
+    (1, 3, 32, 30, 30, 7, 2, 3, 1, 1),      # stem-like: 7x7 stride 2 on 3 channels
+    (1, 20, 24, 9, 9, 1, 1, 0, 1, 1),       # 1x1, channels not a multiple of the tile width
+]
+
+
+def _ids(cases):
+    return ["-".join(str(v) for v in c) for c in cases]
+
+
+def _data(case, layout, dtype, integer):
+    n, c, o, h, w, k, s, p, d, g = case
+    rng = seeded_rng("weight-grad", case, layout, np.dtype(dtype).name, integer)
+    make = int_data if integer else rand_data
+    x = make(rng, x_shape(n, c, h, w, layout), dtype)
+    ws = w_shape(o, c // g, k, k, layout)
+    ho = (h + 2 * p - d * (k - 1) - 1) // s + 1
+    wo = (w + 2 * p - d * (k - 1) - 1) // s + 1
+    go = make(rng, x_shape(n, o, ho, wo, layout), dtype)
+    kw = dict(stride=s, padding=p, dilation=d, groups=g, layout=layout)
+    return x, ws, go, kw
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_weight_grad_matches_reference(case, layout, dtype, integer):
+    x, ws, go, kw = _data(case, layout, dtype, integer)
+    got = fastconv.conv2d_weight_grad(go, x, ws, **kw)
+    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
+    assert got.dtype == dtype and got.shape == tuple(ws)
+    if integer:  # every partial sum is an exact small integer
+        assert_same(got, ref, "conv2d_weight_grad")
+    else:
+        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
+        assert_close(got, ref, scale, dtype, "conv2d_weight_grad")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8]],
+                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8]]))
+def test_weight_grad_thread_count_independent(case, layout, dtype):
+    x, ws, go, kw = _data(case, layout, dtype, False)
+    with fastconv.threads(1):
+        one = fastconv.conv2d_weight_grad(go, x, ws, **kw)
+    with fastconv.threads(2):
+        two = fastconv.conv2d_weight_grad(go, x, ws, **kw)
+    assert_bitwise(one, two, "conv2d_weight_grad: 1 vs 2 threads")
