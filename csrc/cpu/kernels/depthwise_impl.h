@@ -215,7 +215,33 @@ void nhwc_block(const DwNhwcRow<typename P::T>& a, int64_t j0, int64_t xstep, in
       }
     return;
   }
-  for (int64_t c = cs; c < ce; c += W) {
+  int64_t c = cs;
+  // PB < 4: CU vectors of channels at once, so that a few pixels still give 4 independent FMA
+  // chains (every output keeps the same tap order)
+  constexpr int CU = PB >= 4 ? 1 : 4 / PB;
+  if (CU > 1)
+    for (; c + CU * W <= ce; c += CU * W) {
+      V acc[PB][CU];
+      for (int u = 0; u < CU; ++u) {
+        const V b = a.bias ? P::load(a.bias + c + u * W) : P::zero();
+        for (int i = 0; i < PB; ++i) acc[i][u] = b;
+      }
+      for (int64_t r = 0; r < a.nrows; ++r) {
+        const T* xr = a.rows[r] + c;
+        const T* wr = a.w + a.row_woff[r] + c;
+        for (int64_t k = 0; k < cnt; ++k) {
+          const T* xp = xr + xo[k];
+          for (int u = 0; u < CU; ++u) {
+            const V wv = P::load(wr + wo[k] + u * W);
+            for (int i = 0; i < PB; ++i)
+              acc[i][u] = P::fma(wv, P::load(xp + i * xstep + u * W), acc[i][u]);
+          }
+        }
+      }
+      for (int i = 0; i < PB; ++i)
+        for (int u = 0; u < CU; ++u) P::store(yb + i * ystep + (c + u * W - cs), acc[i][u]);
+    }
+  for (; c < ce; c += W) {
     if (c + W > ce) c = ce - W;  // overlapping last vector
     V acc[PB];
     const V b = a.bias ? P::load(a.bias + c) : P::zero();
@@ -391,10 +417,22 @@ void nhwc_row(const DwNhwcRow<typename P::T>& a) {
         // 8-pixel blocks when the pixels' sources are adjacent; with strided sources (stride
         // > 1 in the source) the memory traffic dominates and one pixel at a time (all its
         // channels in order) streams best.
-        if (uniform(a, j, 8, &xs) && xs <= C) {
-          if (!try_slide<P>(a, j, xs, cs, ce, buf, n)) nhwc_block<P, 8>(a, j, xs, cs, ce, buf, n);
-          for (int i = 0; i < 8; ++i) std::memcpy(yj + i * ystep, buf + i * n, sizeof(T) * n);
-          j += 8 * js;
+        // near the row's end: an 8-pixel block that ends past j, shifted back over pixels
+        // already computed (recomputed identically: pure outputs, same tap order)
+        int64_t jb = j;
+        bool b8 = uniform(a, j, 8, &xs) && xs <= C;
+        if (!b8 && j + 8 * js > a.ncols)
+          for (int64_t s = 1; s < 8 && j - s * js >= f && !b8; ++s)
+            if (uniform(a, j - s * js, 8, &xs) && xs <= C) {
+              jb = j - s * js;
+              b8 = true;
+            }
+        if (b8) {
+          T* yjb = a.y + jb * a.y_ps + cs;
+          if (!try_slide<P>(a, jb, xs, cs, ce, buf, n)) nhwc_block<P, 8>(a, jb, xs, cs, ce, buf, n);
+          for (int i = (j - jb) / js; i < 8; ++i)
+            std::memcpy(yjb + i * ystep, buf + i * n, sizeof(T) * n);
+          j = jb + 8 * js;
         } else if (uniform(a, j, 4, &xs) && xs <= C) {
           nhwc_block<P, 4>(a, j, xs, cs, ce, yj, ystep);
           j += 4 * js;
