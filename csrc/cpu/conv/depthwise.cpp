@@ -479,6 +479,9 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int nth = threads_for(nchunks);
   const int64_t esz = M == 1 ? 0 : padded(checked_mul(W, O, "depthwise scratch"));
   AlignedArray<T> exp(checked_mul(esz, nth, "depthwise scratch"));
+  // KW = 3, stride and dilation 1 along the row, one output per channel: each dy vector is
+  // loaded once for the row's three taps (the same sums in the same order as per tap)
+  const bool dot3 = KW == 3 && p.stride_w == 1 && p.dil_w == 1 && M == 1;
   parallel_for(nchunks, nth, [&](int64_t t, int tid) {
     T* part = partial.data() + t * psz;
     std::fill(part, part + wsize, T(0));
@@ -494,6 +497,10 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
           T* e = exp.data() + tid * esz;
           expand_row(xr, W, C, M, e);
           xr = e;
+        }
+        if (dot3) {  // the three taps of the row at once
+          k.nhwc_dot3(dyr, xr, Wo, W, -p.pad_left, O, part + kh * KW * O);
+          continue;
         }
         for (int64_t kw = 0; kw < KW; ++kw) {
           const int64_t off = kw * p.dil_w - p.pad_left;

@@ -5,6 +5,7 @@
 // store(T*, V), fma(a, b, c) = a*b + c, add(a, b).
 // Sums run in a fixed order that depends only on the arguments, never on threads.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -486,6 +487,60 @@ void nhwc_dot(const typename P::T* dy, int64_t dy_ps, const typename P::T* x, in
   }
 }
 
+// U vectors of channels at c: each dy vector is loaded once for the three taps (3*U chains).
+template <typename P, int U>
+void nhwc_dot3_vec(const typename P::T* dy, const typename P::T* x, int64_t n, int64_t W,
+                   int64_t off, int64_t C, int64_t c, typename P::T* acc) {
+  using V = typename P::V;
+  constexpr int64_t W_ = P::W;
+  V a[3][U];
+  for (int b = 0; b < 3; ++b)
+    for (int u = 0; u < U; ++u) a[b][u] = P::load(acc + b * C + c + u * W_);
+  // pixels j with all three taps inside the row: [j0, j1)
+  const int64_t j0 = std::min(n, std::max<int64_t>(0, -off));
+  const int64_t j1 = std::max(j0, std::min(n, W - off - 2));
+  auto edge = [&](int64_t j) {
+    for (int b = 0; b < 3; ++b) {
+      const int64_t iw = j + off + b;
+      if (iw < 0 || iw >= W) continue;
+      for (int u = 0; u < U; ++u)
+        a[b][u] = P::fma(P::load(dy + j * C + c + u * W_), P::load(x + iw * C + c + u * W_), a[b][u]);
+    }
+  };
+  for (int64_t j = 0; j < j0; ++j) edge(j);
+  for (int64_t j = j0; j < j1; ++j) {
+    const typename P::T* xp = x + (j + off) * C + c;
+    for (int u = 0; u < U; ++u) {
+      const V d = P::load(dy + j * C + c + u * W_);
+      a[0][u] = P::fma(d, P::load(xp + u * W_), a[0][u]);
+      a[1][u] = P::fma(d, P::load(xp + C + u * W_), a[1][u]);
+      a[2][u] = P::fma(d, P::load(xp + 2 * C + u * W_), a[2][u]);
+    }
+  }
+  for (int64_t j = j1; j < n; ++j) edge(j);
+  for (int b = 0; b < 3; ++b)
+    for (int u = 0; u < U; ++u) P::store(acc + b * C + c + u * W_, a[b][u]);
+}
+
+template <typename P>
+void nhwc_dot3(const typename P::T* dy, const typename P::T* x, int64_t n, int64_t W,
+               int64_t off, int64_t C, typename P::T* acc) {
+  using T = typename P::T;
+  constexpr int64_t W_ = P::W;
+  int64_t c = 0;
+  for (; c + 2 * W_ <= C; c += 2 * W_) nhwc_dot3_vec<P, 2>(dy, x, n, W, off, C, c, acc);
+  for (; c + W_ <= C; c += W_) nhwc_dot3_vec<P, 1>(dy, x, n, W, off, C, c, acc);
+  for (; c < C; ++c)
+    for (int b = 0; b < 3; ++b) {
+      T s = acc[b * C + c];
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t iw = j + off + b;
+        if (iw >= 0 && iw < W) s += dy[j * C + c] * x[iw * C + c];
+      }
+      acc[b * C + c] = s;
+    }
+}
+
 template <typename P>
 DwKernels<typename P::T> table() {
   DwKernels<typename P::T> k;
@@ -494,6 +549,7 @@ DwKernels<typename P::T> table() {
   k.dot = &dot<P>;
   k.nhwc_row = &nhwc_row<P>;
   k.nhwc_dot = &nhwc_dot<P>;
+  k.nhwc_dot3 = &nhwc_dot3<P>;
   return k;
 }
 

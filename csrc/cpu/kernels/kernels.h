@@ -176,6 +176,10 @@ inline void store_tile(const T* acc, int64_t nr_full, T* c, int64_t rs_c, int64_
 //
 // dw_nhwc_dot  (NHWC weight gradient), for c in [0, C):
 //   acc[c] += sum_{i < count} dy[i*dy_ps + c] * x[i*x_step + c]   (i in increasing order)
+//
+// dw_nhwc_dot3  (NHWC weight gradient, three adjacent taps, stride 1, dilation 1), b in 0..2:
+//   acc[b*C + c] += sum_{j < n, 0 <= j + off + b < W} dy[j*C + c] * x[(j + off + b)*C + c]
+//   (j in increasing order: the same sums, in the same order, as three dw_nhwc_dot calls)
 // ------------------------------------------------------------------------------------------
 constexpr int kDwLanes = 16;  // the widest vector of any ISA (AVX-512 float32)
 
@@ -211,6 +215,8 @@ struct DwKernels {
   void (*nhwc_row)(const DwNhwcRow<T>& a) = nullptr;
   void (*nhwc_dot)(const T* dy, int64_t dy_ps, const T* x, int64_t x_step, int64_t count,
                    int64_t C, T* acc) = nullptr;
+  void (*nhwc_dot3)(const T* dy, const T* x, int64_t n, int64_t W, int64_t off, int64_t C,
+                    T* acc) = nullptr;
 };
 
 #define FC_DECLARE_DW(isa)                      \
