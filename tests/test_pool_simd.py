@@ -382,6 +382,23 @@ def test_avg_divisors_exact(layout):
             assert_same(fastconv.avg_pool2d(xs, k, **kw), ref, f"{k} {s} {p} {div} {scale}")
 
 
+def test_avg_2x2_long_rows():
+    """NCHW 2x2 stride-2 rows are summed in chunks of 32 vectors (two row passes through
+    scratch): widths around the chunk ends of every vector width, odd widths, padding and
+    ceil-mode edges, -0.0 sums; exact against the reference and bitwise against the scalar ISA."""
+    rng = seeded_rng("avg-2x2-long")
+    for w in (15, 16, 17, 255, 256, 257, 510, 512, 514, 530, 1022, 1024, 1026, 1041, 2100):
+        x = int_data(rng, (1, 2, 5, w), np.float32, -6, 6)
+        x.reshape(-1)[::3] = -0.0
+        for p, cm, cip in ((0, False, True), (1, True, False), (0, True, True)):
+            kw = dict(stride=2, padding=p, ceil_mode=cm, count_include_pad=cip)
+            ref = R.avg_pool2d(x.astype(np.float64), 2, **kw).astype(np.float32)
+            got = fastconv.avg_pool2d(x, 2, **kw)
+            assert_same(got, ref, f"w={w} p={p} cm={cm}")
+            assert (np.signbit(got) == np.signbit(ref)).all(), f"sign of zero w={w}"
+            _same_on_every_isa(lambda: fastconv.avg_pool2d(x, 2, **kw))
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_avg_large_output_streamed(layout):
     """An avg forward output above the non-temporal threshold (8 MiB) equals, image by image,

@@ -18,6 +18,7 @@
 //   void store_idx(int64_t* d, I off, int64_t b0, int64_t step)   d[l] = b0 + l*step + off[l]
 //   void dup2(const float* s, float* d)      d[2l] = d[2l + 1] = s[l], l < L
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -196,6 +197,48 @@ inline void avg_2x2_block(const float* x, int64_t w, float* out, const Quot<V>& 
   V::store(out, q(V::fix_even(a)));
 }
 
+inline void prefetch_read(const float* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p, 0, 3);
+#else
+  (void)p;
+#endif
+}
+
+// A row of 2x2 windows (n >= L) in two sequential passes: the first input row's pair sums go to a
+// small scratch (in load_even_raw's order), then the second row is added. Rows 0 and 1 of the
+// windows are adjacent in memory, so the input is read as one forward stream instead of two
+// interleaved ones (w floats apart), which the hardware prefetchers follow far better. The sums
+// are formed in the same order as avg_2x2_block (bitwise identical).
+template <typename V>
+inline void avg_2x2_row(const float* xr, int64_t w, int64_t n, float* out, const Quot<V>& q) {
+  constexpr int64_t L = V::L;
+  constexpr int64_t kChunk = 32 * L;  // outputs per pass pair (scratch: kChunk floats)
+  // Software prefetch this far (floats) ahead in the stream: 1.5 KB, measured best between 0.5
+  // and 3 KB; the hardware prefetchers alone leave the loads waiting. Never faults.
+  constexpr int64_t kPfDist = 384;
+  alignas(64) float tmp[kChunk];
+  const Quot<V> ql = q;  // a local copy: provably not aliased by the stores to out
+  const int64_t nfull = n - n % L;
+  for (int64_t c0 = 0; c0 < nfull; c0 += kChunk) {
+    const int64_t m = std::min<int64_t>(kChunk, nfull - c0);
+    const float* xa = xr + 2 * c0;
+    for (int64_t k = 0; k < m; k += L) {
+      prefetch_read(xa + 2 * k + kPfDist);
+      typename V::F a = V::add(V::zero(), V::load_even_raw(xa + 2 * k));
+      V::store(tmp + k, V::add(a, V::load_odd_raw(xa + 2 * k)));
+    }
+    const float* xb = xa + w;
+    for (int64_t k = 0; k < m; k += L) {
+      prefetch_read(xb + 2 * k + kPfDist);
+      typename V::F a = V::add(V::load(tmp + k), V::load_even_raw(xb + 2 * k));
+      a = V::add(a, V::load_odd_raw(xb + 2 * k));
+      V::store(out + c0 + k, ql(V::fix_even(a)));
+    }
+  }
+  if (nfull < n) avg_2x2_block<V>(xr + 2 * (n - L), w, out + (n - L), q);
+}
+
 template <typename V, int S>
 int64_t avg_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n, float* out,
                  float divisor) {
@@ -205,9 +248,7 @@ int64_t avg_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t 
   if (S == 2 && is_2x2(tap_off, ntaps)) {
     const float* xr = x + tap_off[0];
     const int64_t w = tap_off[2];
-    int64_t k = 0;
-    for (; k + L <= n; k += L) avg_2x2_block<V>(xr + 2 * k, w, out + k, q);
-    if (k < n) avg_2x2_block<V>(xr + 2 * (n - L), w, out + (n - L), q);
+    avg_2x2_row<V>(xr, w, n, out, q);
     return n;
   }
   int64_t k = 0;
