@@ -1181,8 +1181,12 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 // into a shape-determined number of chunks (never the thread count), each written to its own
 // partial buffer, and the partials are summed in chunk order: bitwise identical for any
 // number of threads.
-int64_t reduction_chunks(int64_t out_blocks, int64_t Kt, int64_t wsize) {
+// Reduction chunks of the packed-GEMM and dot-product weight-gradient drivers: one chunk once
+// there are >= 16 output blocks, else up to 16 chunks of >= 4096 pixels, partials <= 2^24
+// elements. A function of the shape only, never of the thread count.
+int64_t gemm_wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
   if (out_blocks >= 16) return 1;
+  const int64_t Kt = p.batch * p.out_plane();
   int64_t chunks = std::min<int64_t>(16, div_up(Kt, 4096));
   chunks = std::min<int64_t>(chunks, std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(wsize, 1)));
   return std::max<int64_t>(chunks, 1);
@@ -1201,55 +1205,98 @@ void sum_chunks(const T* partial, int64_t chunks, int64_t wsize, T* dw) {
   });
 }
 
+// Reduction chunks of the row-A and NHWC weight-gradient drivers: enough tasks (>= 16) that
+// two or more threads share them evenly, chunks of >= 1024 pixels, and partial sums within 1/4
+// of the layer's im2col matrix. A function of the shape only, never of the thread count.
+int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
+  const int64_t Kt = p.batch * p.out_plane();
+  const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
+  int64_t chunks = div_up(16, std::max<int64_t>(out_blocks, 1));
+  chunks = std::min(chunks, std::max<int64_t>(1, Kt / 1024));
+  chunks = std::min(chunks, im2col_4 / std::max<int64_t>(wsize, 1));
+  return std::max<int64_t>(chunks, 1);
+}
+
+// The task grid of every weight-gradient GEMM driver: tasks own (group, block of MB
+// C rows, block of NB C columns, reduction chunk); chunk partials go to their own buffers and
+// finish() sums them in chunk order.
+template <typename T>
+struct WgradSplit {
+  int64_t M, MB, mb, N, NB, nb, Kt, wsize, chunks, kchunk, tasks;
+  AlignedArray<T> partial;
+  struct Task {
+    int64_t gi, i0, i1, j0, j1, k0, k1;
+    T* base;  // dW, or this chunk's partial buffer
+  };
+  using ChunkRule = int64_t (*)(const Conv2dParams&, int64_t out_blocks, int64_t wsize);
+  WgradSplit(const Conv2dParams& p, int64_t m, int64_t mblk, int64_t n, int64_t nblk,
+             ChunkRule rule = &wgrad_chunks)
+      : M(m), MB(mblk), mb(div_up(m, mblk)), N(n), NB(nblk), nb(div_up(n, nblk)) {
+    Kt = p.batch * p.out_plane();
+    wsize = p.out_c * p.in_cg() * p.kk();
+    const int64_t out_blocks = p.groups * mb * nb;
+    chunks = rule(p, out_blocks, wsize);
+    kchunk = div_up(Kt, chunks);
+    if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
+    tasks = out_blocks * chunks;
+  }
+  Task task(int64_t t, T* dw) {
+    const int64_t ch = t % chunks;
+    int64_t r = t / chunks;
+    const int64_t jb = r % nb;
+    r /= nb;
+    const int64_t ib = r % mb, gi = r / mb;
+    Task k;
+    k.gi = gi;
+    k.i0 = ib * MB, k.i1 = std::min(M, k.i0 + MB);
+    k.j0 = jb * NB, k.j1 = std::min(N, k.j0 + NB);
+    k.k0 = std::min(Kt, ch * kchunk), k.k1 = std::min(Kt, k.k0 + kchunk);
+    k.base = chunks > 1 ? partial.data() + ch * wsize : dw;
+    return k;
+  }
+  // Runs fn(task, scratch) for every task with `per` elements of per-thread scratch, then sums
+  // the chunk partials into dw.
+  template <typename Fn>
+  void run(int64_t per, T* dw, Fn&& fn) {
+    ThreadScratch<T> scratch(threads_for(tasks), per);
+    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) { fn(task(t, dw), scratch.at(tid)); });
+    if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
+  }
+};
+
 // ------------------------------------------------------------------------------------------
 // weight gradient: reduction over batch x pixels, cut into a shape-determined number of chunks
 // ------------------------------------------------------------------------------------------
 template <typename T>
 void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const GemmKernel<T>& g = kernels().gemm<T>();
-  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
-  const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane(), Kt = N * P;
-  const int64_t wsize = G * Og * Q;
+  const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk(), P = p.out_plane();
   const bool nchw = p.layout == Layout::NCHW;
   // Output blocks: C = dW[o][q] (M = Og, N = Q) for NCHW and for NHWC with few channels (whose
   // channel runs are too short to pack from: the pixel runs of each q are read instead and the
   // tile is stored transposed); else NHWC C = dW[q][o] (M = Q, N = Og).
   const bool o_rows = nchw || p.in_cg() < 8;
   const int64_t M = o_rows ? Og : Q, Nn = o_rows ? Q : Og;
-  const int64_t mb = div_up(M, g.mc), nb = div_up(Nn, g.nc);
-  const int64_t out_blocks = G * mb * nb;
-  const int64_t chunks = reduction_chunks(out_blocks, Kt, wsize);
-  const int64_t kchunk = div_up(Kt, chunks);
-  AlignedArray<T> partial;
-  if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
-  const int64_t tasks = out_blocks * chunks;
-  ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g));
-  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
-    const int64_t ch = t % chunks;
-    int64_t r = t / chunks;
-    const int64_t jb = r % nb; r /= nb;
-    const int64_t ib = r % mb, gi = r / mb;
-    const int64_t i0 = ib * g.mc, i1 = std::min(M, i0 + g.mc);
-    const int64_t j0 = jb * g.nc, j1 = std::min(Nn, j0 + g.nc);
-    const int64_t k0 = ch * kchunk, k1 = std::min(Kt, k0 + kchunk);
-    T* base = chunks > 1 ? partial.data() + ch * wsize : dw;
+  WgradSplit<T> split(p, M, g.mc, Nn, g.nc, &gemm_wgrad_chunks);
+  split.run(gemm_workspace_size(g), dw, [&](const typename WgradSplit<T>::Task& tk, T* ws) {
+    const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
+    T* base = tk.base;
     const ColGeom geom(p, gi);
     const ColQLanes<T> col(geom, x, o_rows);
     if (nchw) {
       const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
       T* c = base + gi * Og * Q + i0 * Q + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, scratch.at(tid));
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, ws);
     } else if (o_rows) {
       const StridedSource<T> A(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
       T* c = base + j0 * O + gi * Og + i0;           // dW[q][g*Og + o]: rs 1 (o), cs O (q)
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, 1, O, false, scratch.at(tid));
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, 1, O, false, ws);
     } else {
       const StridedSource<T> B(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
       T* c = base + i0 * O + gi * Og + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, scratch.at(tid));
+      gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, ws);
     }
   });
-  if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1279,31 +1326,17 @@ struct ContigSink {  // run element i goes to row[i]
 template <typename T>
 void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const DotKernel<T>& d = kernels().dot<T>();
-  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c;
-  const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane(), Kt = N * P;
-  const int64_t wsize = G * Og * Q, kb = d.kb;
+  const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk(), P = p.out_plane();
+  const int64_t kb = d.kb;
   // Rows per task: the OB x kb block of grad_out rows stays in L2 while the q tiles stream
   // past it (each q tile's NR rows stay in L1); scratch is sized by the layer's own extents.
   const int64_t OB = std::min<int64_t>(64 / d.mr * d.mr, Og);
   const int64_t QB = std::min<int64_t>(96 / d.nr * d.nr, Q);
-  const int64_t mb = div_up(Og, OB), nb = div_up(Q, QB);
-  const int64_t out_blocks = G * mb * nb;
-  const int64_t chunks = reduction_chunks(out_blocks, Kt, wsize);
-  const int64_t kchunk = div_up(Kt, chunks);
-  AlignedArray<T> partial;
-  if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
-  const int64_t tasks = out_blocks * chunks;
-  ThreadScratch<T> scratch(threads_for(tasks), checked_mul(OB + QB, kb, "workspace size"));
-  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
-    const int64_t ch = t % chunks;
-    int64_t r = t / chunks;
-    const int64_t jb = r % nb;
-    r /= nb;
-    const int64_t ib = r % mb, gi = r / mb;
-    const int64_t o0 = ib * OB, o1 = std::min(Og, o0 + OB);
-    const int64_t q0 = jb * QB, q1 = std::min(Q, q0 + QB);
-    const int64_t k0 = std::min(Kt, ch * kchunk), k1 = std::min(Kt, k0 + kchunk);
-    T* base = chunks > 1 ? partial.data() + ch * wsize : dw;
+  WgradSplit<T> split(p, Og, OB, Q, QB, &gemm_wgrad_chunks);
+  split.run(checked_mul(OB + QB, kb, "workspace size"), dw,
+            [&](const typename WgradSplit<T>::Task& tk, T* Ab) {
+    const int64_t gi = tk.gi, o0 = tk.i0, o1 = tk.i1, q0 = tk.j0, q1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
+    T* base = tk.base;
     T* c = base + (gi * Og + o0) * Q + q0;
     if (k1 <= k0) {
       for (int64_t o = o0; o < o1; ++o)
@@ -1311,7 +1344,6 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       return;
     }
     const ColGeom geom(p, gi);
-    T* Ab = scratch.at(tid);
     T* Bb = Ab + OB * kb;
     // Large images: depth blocks end at image boundaries, and grad_out rows (and, for 1x1
     // stride-1 layers, the input rows themselves) are read in place with a row stride of P.
@@ -1356,7 +1388,6 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       b0 += kn;
     }
   });
-  if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1374,62 +1405,6 @@ void weight_grad_dot(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 // thread count.
 // ------------------------------------------------------------------------------------------
 
-// Reduction chunks of the row-A and NHWC weight-gradient drivers: enough tasks (>= 16) that
-// two or more threads share them evenly, chunks of >= 1024 pixels, and partial sums within 1/4
-// of the layer's im2col matrix. A function of the shape only, never of the thread count.
-int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
-  const int64_t Kt = p.batch * p.out_plane();
-  const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
-  int64_t chunks = div_up(16, std::max<int64_t>(out_blocks, 1));
-  chunks = std::min(chunks, std::max<int64_t>(1, Kt / 1024));
-  chunks = std::min(chunks, im2col_4 / std::max<int64_t>(wsize, 1));
-  return std::max<int64_t>(chunks, 1);
-}
-
-// The task grid of the row-A and NHWC weight-gradient drivers: tasks own (group, block of MB
-// C rows, block of NB C columns, reduction chunk); chunk partials go to their own buffers and
-// finish() sums them in chunk order.
-template <typename T>
-struct WgradSplit {
-  int64_t M, MB, mb, N, NB, nb, Kt, wsize, chunks, kchunk, tasks;
-  AlignedArray<T> partial;
-  struct Task {
-    int64_t gi, i0, i1, j0, j1, k0, k1;
-    T* base;  // dW, or this chunk's partial buffer
-  };
-  WgradSplit(const Conv2dParams& p, int64_t m, int64_t mblk, int64_t n, int64_t nblk)
-      : M(m), MB(mblk), mb(div_up(m, mblk)), N(n), NB(nblk), nb(div_up(n, nblk)) {
-    Kt = p.batch * p.out_plane();
-    wsize = p.out_c * p.in_cg() * p.kk();
-    const int64_t out_blocks = p.groups * mb * nb;
-    chunks = wgrad_chunks(p, out_blocks, wsize);
-    kchunk = div_up(Kt, chunks);
-    if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
-    tasks = out_blocks * chunks;
-  }
-  Task task(int64_t t, T* dw) {
-    const int64_t ch = t % chunks;
-    int64_t r = t / chunks;
-    const int64_t jb = r % nb;
-    r /= nb;
-    const int64_t ib = r % mb, gi = r / mb;
-    Task k;
-    k.gi = gi;
-    k.i0 = ib * MB, k.i1 = std::min(M, k.i0 + MB);
-    k.j0 = jb * NB, k.j1 = std::min(N, k.j0 + NB);
-    k.k0 = std::min(Kt, ch * kchunk), k.k1 = std::min(Kt, k.k0 + kchunk);
-    k.base = chunks > 1 ? partial.data() + ch * wsize : dw;
-    return k;
-  }
-  // Runs fn(task, scratch) for every task with `per` elements of per-thread scratch, then sums
-  // the chunk partials into dw.
-  template <typename Fn>
-  void run(int64_t per, T* dw, Fn&& fn) {
-    ThreadScratch<T> scratch(threads_for(tasks), per);
-    parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) { fn(task(t, dw), scratch.at(tid)); });
-    if (chunks > 1) sum_chunks(partial.data(), chunks, wsize, dw);
-  }
-};
 
 // dst[j*ldd + i] = src[i*lds + j] (or 0 when zero) for i < rows, j < cols, in 8 x 8 tiles so
 // both sides stay within a few cache lines (the weight gradient's C blocks written out).
