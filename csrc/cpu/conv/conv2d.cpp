@@ -896,6 +896,57 @@ void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* d
   });
 }
 
+// ------------------------------------------------------------------------------------------
+// NHWC 1x1 stride-1 layers as row-A GEMMs: the pixels' channel vectors are the rows of A with
+// k contiguous (x[pix][c] forward, dy[pix][o] for the input gradient), so the row-A
+// microkernel broadcasts them in place and nothing but the small weight matrix (packed once,
+// shared by all tasks) is ever packed. The packed path transposed every pixel into [kc][MR]
+// micro-panels (the input gradient through an element-by-element strided copy).
+// ------------------------------------------------------------------------------------------
+// Rows [0, m) of A (a[i*lda + k], k < K) times all n lanes of the prepacked B into
+// c[i*ldc + j]. Loops: depth block -> 6-row tile (its A rows stay in L1) -> B micro-panel.
+template <typename T>
+void rows_times_packed(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K, const T* a,
+                       int64_t lda, const PrepackedSource<T>& B, T* c, int64_t ldc) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t b = 0; b < kb.count; ++b) {
+    const int64_t k0 = b * kb.size, kc = std::min(kb.size, K - k0);
+    const T* Bp = B.pack(0, n, k0, kc, static_cast<int>(NR), nullptr);
+    for (int64_t i = 0; i < m; i += MR) {
+      const int64_t mr = std::min(MR, m - i);
+      const T* ai = a + i * lda + k0;
+      for (int64_t j = 0; j < n; j += NR)
+        rk.ukr(kc, ai, lda, Bp + (j / NR) * kc * NR, c + i * ldc + j, ldc, 1, mr,
+               std::min(NR, n - j), b > 0);
+    }
+  }
+}
+
+// Whether an NHWC 1x1 stride-1 layer runs as a row-A GEMM: the weights (K x n) must be small
+// enough to pack once (the layer's extra-memory bound, as prepack_weights).
+bool nhwc_rows_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NHWC && is_plain_gemm(p) && prepack_weights(p) &&
+         p.in_cg() >= 8 && p.out_cg() >= 8;
+}
+
+// dst[pix][o] (ld ldd) = A rows (pixels) x B over the batch's pixels, tasks of whole 6-row
+// tiles; `bias` (n values or null) is added per task while its block is in cache.
+template <typename T>
+void nhwc_rows_gemm_run(const GemmRowsKernel<T>& rk, int64_t pixels, int64_t n, int64_t K,
+                        const T* a, int64_t lda, const PrepackedSource<T>& B, const T* bias,
+                        T* dst, int64_t ldd) {
+  const int64_t blk = rk.mr * 16, tasks = div_up(pixels, blk);
+  parallel_for(tasks, [&](int64_t t, int) {
+    const int64_t i0 = t * blk, m = std::min(blk, pixels - i0);
+    T* c = dst + i0 * ldd;
+    rows_times_packed(rk, m, n, K, a + i0 * lda, lda, B, c, ldd);
+    if (bias)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < n; ++o) c[i * ldd + o] += bias[o];
+  });
+}
+
 std::mutex g_algo_mutex;
 std::string g_algo = "auto";
 
@@ -909,6 +960,16 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane();
   const bool nchw = p.layout == Layout::NCHW;
   const bool pre = prepack_weights(p);
+  if (nhwc_rows_gemm(p)) {  // y[pix][g*Og + o] = x[pix][g*Cg + c] W[c][g*Og + o]
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const StridedSource<T> ws(w + gi * Og, 1, O);  // lanes o, depth c
+      const PrepackedSource<T> B(ws, Og, Q, rk.nr, rk.kc);
+      nhwc_rows_gemm_run(rk, N * P, Og, Q, x + gi * Q, p.in_c, B, bias ? bias + gi * Og : nullptr,
+                         y + gi * Og, O);
+    }
+    return;
+  }
   // Strided layers with large outputs: phase planes, weights as A (NCHW) or B (NHWC).
   const PhasePlan phase = phase_plan(p, g.nc, nchw ? g.nr : g.mr);
   // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
@@ -1018,6 +1079,16 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const bool nchw = p.layout == Layout::NCHW;
   if (Og == 0) {
     parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
+    return;
+  }
+  if (nhwc_rows_gemm(p)) {  // dx[pix][g*Cg + c] = dy[pix][g*Og + o] W^T[o][c]
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const StridedSource<T> ws(w + gi * Og, O, 1);  // lanes c, depth o
+      const PrepackedSource<T> B(ws, Cg, Og, rk.nr, rk.kc);
+      nhwc_rows_gemm_run(rk, N * P, Cg, Og, dy + gi * Og, O, B, static_cast<const T*>(nullptr),
+                         dx + gi * Cg, p.in_c);
+    }
     return;
   }
 
@@ -1716,6 +1787,11 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
   const int64_t mc = is_double ? kernels().gemm<double>().mc : kernels().gemm<float>().mc;
   if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
     return "1x1 stride-1 unpadded: a plain GEMM over the input";
+  if (op != ConvOp::WeightGrad && nhwc_rows_gemm(p))
+    return std::string("1x1 stride-1 unpadded (NHWC): a row-A GEMM over the batch's pixels, "
+                       "their channel vectors broadcast in place, only the weights packed "
+                       "(once)") +
+           (op == ConvOp::InputGrad ? ", written straight into grad_x" : "");
   const int nr = is_double ? kernels().gemm<double>().nr : kernels().gemm<float>().nr;
   const int mr = is_double ? kernels().gemm<double>().mr : kernels().gemm<float>().mr;
   if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
