@@ -539,6 +539,78 @@ struct ThreadScratch {
 };
 
 // ------------------------------------------------------------------------------------------
+// Indirect-B GEMM: B read in place, its depth row k being the run at b + boff[k] (the runs of
+// the NCHW stride-phase planes), A the weights packed once. Saves the copy of every im2col
+// row into packed panels, which the microkernel then re-read.
+// ------------------------------------------------------------------------------------------
+// Index table k -> k*NR (the layout of one packed panel), for the partial last panel.
+template <typename T>
+std::vector<int64_t> panel_offsets(const GemmRowsKernel<T>& rk) {
+  std::vector<int64_t> seq(static_cast<size_t>(rk.kc));
+  for (int64_t k = 0; k < rk.kc; ++k) seq[k] = k * rk.nr;
+  return seq;
+}
+
+// Scratch (elements) of ind_times: one packed kc x NR panel.
+template <typename T>
+int64_t ind_scratch(const GemmRowsKernel<T>& rk) {
+  return rk.kc * rk.nr;
+}
+
+// C[i][j] = sum_k A[i][k] b[boff[k] + j] for i < m, j < n into c[i*ldc + j]; A prepacked with
+// the kernel's MR and depth blocks. Loops: depth block -> NR-lane panel (read in place, in L1
+// across the tiles; the next one prefetched) -> MR-row tile. The last, partial panel is copied
+// into buf so nothing past n is read; seq = panel_offsets(rk).
+template <typename T>
+void ind_times(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
+               const PrepackedSource<T>& A, const T* b, const int64_t* boff, const int64_t* seq,
+               T* c, int64_t ldc, T* buf) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const int64_t span = NR * static_cast<int64_t>(sizeof(T));  // bytes of one panel row
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t blk = 0; blk < kb.count; ++blk) {
+    const int64_t k0 = blk * kb.size, kc = std::min(kb.size, K - k0);
+    const T* Ap = A.pack(0, m, k0, kc, static_cast<int>(MR), nullptr);
+    const int64_t* off = boff + k0;
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min(NR, n - j);
+      const T* bj = b + j;
+      const int64_t* oj = off;
+      if (nr < NR) {
+        for (int64_t k = 0; k < kc; ++k) {
+          copy_short(buf + k * NR, b + off[k] + j, nr);
+          for (int64_t l = nr; l < NR; ++l) buf[k * NR + l] = T(0);
+        }
+        bj = buf;
+        oj = seq;
+      } else if (j + 2 * NR <= n) {
+        for (int64_t k = 0; k < kc; ++k) {
+          const char* nx = reinterpret_cast<const char*>(b + off[k] + j + NR);
+          __builtin_prefetch(nx);
+          if (span > 64) __builtin_prefetch(nx + span - 1);
+        }
+      }
+      for (int64_t i = 0; i < m; i += MR)
+        rk.ind(kc, Ap + (i / MR) * kc * MR, bj, oj, c + i * ldc + j, ldc, 1, std::min(MR, m - i),
+               nr, blk > 0);
+    }
+  }
+}
+
+// Whether the NCHW phase forward reads the planes in place (indirect B) rather than packing
+// them: the packs are amortised over the output channels' row tiles, while in-place panel
+// rows cost a line-crossing load per depth step and twice the L1 footprint. Measured (1
+// thread, process time): the 7x7 s2 stem (64 outputs) 27.9 -> 25.1 ms; 3x3 s2 64 -> 128
+// 14.1 -> 14.5 ms (slower), so only up to 64 outputs per group. NCHW 1x1 layers read in place
+// the same way were no faster either (x rows 12.5 KB apart: one page and L1 set per row).
+template <typename T>
+bool phase_ind_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NCHW && kernels().rows<T>().ind != nullptr && prepack_weights(p) &&
+         p.out_cg() <= 64;
+}
+
+
+// ------------------------------------------------------------------------------------------
 // Strided layers through stride-phase planes (forward). With stride s an input row is
 // ih = s*oh + r (r = kh*dil - pad), i.e. row oh + floor(r/s) of phase (r mod s): a strided layer
 // is a stride-1 layer over the s_h x s_w phase images of its input. A task splits the input
@@ -705,7 +777,7 @@ struct PhaseCols final : PanelSource<T> {
 };
 
 template <typename T>
-void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
+void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
                    const std::vector<std::unique_ptr<WeightSource<T>>>& wp, const T* bias,
                    T* y) {
   const GemmKernel<T>& g = kernels().gemm<T>();
@@ -727,7 +799,18 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
     }
   }
   const int64_t img = p.in_c * p.in_h * p.in_w;
-  const int64_t tasks = N * G * pl.blocks, ws = gemm_workspace_size(g);
+  // NCHW: the phase planes are B, read in place by the indirect-B microkernel (weights
+  // packed once for its tile) instead of packed run by run.
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  const bool ind = phase_ind_gemm<T>(p);
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wa(ind ? G : 0);
+  for (int64_t gi = 0; gi < static_cast<int64_t>(wa.size()); ++gi) {
+    const StridedSource<T> src(w + gi * Og * Q, Q, 1);  // lanes o, depth q
+    wa[gi].reset(new PrepackedSource<T>(src, Og, Q, rk.mr, rk.kc));
+  }
+  const std::vector<int64_t> seq = ind ? panel_offsets(rk) : std::vector<int64_t>();
+  const int64_t tasks = N * G * pl.blocks;
+  const int64_t ws = std::max(gemm_workspace_size(g), ind_scratch(rk));
   ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), ws + pl.planes + pl.tile);
   parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t rb = t % pl.blocks, gi = (t / pl.blocks) % G, n = t / (pl.blocks * G);
@@ -739,7 +822,10 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
     split_phases(p, ah, aw, pl, x + n * img, gi, oh0, oh1, planes);
     const PhaseCols<T> col(planes, qoff.data());
     // GEMM into the tile (virtual pixels), then the output rows' first Wo pixels go to y.
-    if (nchw)  // tile[o][l]
+    if (ind)  // tile[o][l]
+      ind_times(rk, Og, nv, Q, *wa[gi], planes, qoff.data(), seq.data(), tile, nv,
+                scratch.at(tid));
+    else if (nchw)
       gemm_serial(g, 0, Og, 0, nv, 0, Q, *wp[gi], col, tile, nv, 1, false, scratch.at(tid));
     else       // tile[l][o]
       gemm_serial(g, 0, nv, 0, Og, 0, Q, col, *wp[gi], tile, Og, 1, false, scratch.at(tid));
@@ -985,7 +1071,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
                                        pre));
   }
   if (phase.ok) {
-    forward_phase(p, phase, x, wp, bias, y);
+    forward_phase(p, phase, x, w, wp, bias, y);
     return;
   }
   if (nchw && P < g.nc) {
@@ -1796,7 +1882,10 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
   const int mr = is_double ? kernels().gemm<double>().mr : kernels().gemm<float>().mr;
   if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
-                       "into zero-padded phase images once, then packs contiguous runs), ") +
+                       "into zero-padded phase images once, then ") +
+           ((is_double ? phase_ind_gemm<double>(p) : phase_ind_gemm<float>(p))
+                ? "reads their runs in place), "
+                : "packs contiguous runs), ") +
            (nchw ? "pixels in the vector lanes" : "pixels as the register tile's rows");
   if (op == ConvOp::WeightGrad &&
       (is_double ? use_rows_weight_grad<double>(p) : use_rows_weight_grad<float>(p)))
