@@ -4,6 +4,9 @@
   gradient as row-A GEMMs whose rows are the pixels' channel vectors (x or grad_out in place).
 * The NCHW stride-phase forward with <= 64 outputs per group: the indirect-B microkernel reads
   the runs of the phase planes in place.
+* The NHWC stride-phase forward with >= 16 channels per group: pixel-major phase planes whose
+  per-tap rows the row-A microkernel reads in place.
+* The NHWC input gradient through column tiles (strided layers): grad_out rows read in place.
 
 Each is checked against the float64 NumPy reference (tests/reference.py), in both dtypes, on
 shapes with remainders everywhere (pixels not a multiple of the tile, channels not a multiple
@@ -93,13 +96,34 @@ PHASE = [
 ]
 
 
+# NHWC strided layers with large outputs and >= 16 channels per group: pixel-major phase planes
+# read in place per tap (forward); the input gradient reads grad_out rows in place.
+NHWC_PHASE = [
+    dict(x=(1, 41, 39, 40), w=(3, 3, 40, 24), stride=2, padding=1),
+    dict(x=(2, 45, 40, 16), w=(5, 5, 16, 70), stride=2, padding=2),
+    dict(x=(1, 44, 47, 300), w=(3, 3, 300, 17), stride=2, padding=((0, 1), (2, 1))),
+    dict(x=(1, 61, 58, 20), w=(2, 4, 20, 9), stride=(3, 2), padding=(1, 1)),
+    dict(x=(1, 50, 52, 16), w=(3, 3, 16, 10), stride=2, padding=2, dilation=2),
+    dict(x=(2, 40, 40, 64), w=(3, 3, 32, 18), stride=2, padding=1, groups=2),
+]
+
+
+# (layout, cases, what explain_conv2d must say)
+PHASE_PATHS = {"NCHW": (PHASE, "reads their runs in place"),
+               "NHWC": (NHWC_PHASE, "tap's rows in place")}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", range(len(PHASE)))
-def test_nchw_phase_forward_in_place(case, dtype):
-    kw = dict(PHASE[case])
+@pytest.mark.parametrize("layout, case", [(lay, i) for lay in PHASE_PATHS
+                                          for i in range(len(PHASE_PATHS[lay][0]))])
+def test_phase_in_place(layout, case, dtype):
+    cases, says = PHASE_PATHS[layout]
+    kw = dict(cases[case])
     x_shape, w_shape = kw.pop("x"), kw.pop("w")
     groups = kw.pop("groups", 1)
-    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, op="forward", dtype=dtype,
-                                     **kw)[1]
-    assert "reads their runs in place" in reason, reason
-    _conv_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
+                                     op="forward", dtype=dtype, **kw)[1]
+    assert "phase" in reason and says in reason, reason
+    _conv_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+    if layout == "NHWC":
+        _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)

@@ -706,7 +706,7 @@ PhasePlan phase_plan(const Conv2dParams& p, int64_t pix, int64_t lanes) {
 template <typename T>
 void split_phases(const Conv2dParams& p, const PhaseAxis& ah, const PhaseAxis& aw,
                   const PhasePlan& pl, const T* x_img, int64_t gi, int64_t oh0, int64_t oh1,
-                  T* planes) {
+                  T* planes, bool pixel_major = false) {
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t Cg = p.in_cg(), H = p.in_h, Wd = p.in_w, Wp = pl.Wp;
   const int64_t nh = ah.nph(), nw = aw.nph(), rows = (oh1 - oh0) + ah.ext;
@@ -723,8 +723,21 @@ void split_phases(const Conv2dParams& p, const PhaseAxis& ah, const PhaseAxis& a
       const int64_t ih = ah.s * (oh0 + ah.off0 + i) + ah.used[a];
       const bool in = ih >= 0 && ih < H;
       for (int64_t b = 0; b < nw; ++b) {
-        T* d0 = planes + (a * nw + b) * pl.plane + i * Wp;  // channel 0
         const int64_t lo = in ? jlo[b] : Wp, hi = in ? jhi[b] : Wp;
+        if (pixel_major) {  // NHWC into [phase][row][col][c]: one channel vector per pixel
+          T* d = planes + ((a * nw + b) * pl.plane + i * Wp) * Cg;
+          std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(lo * Cg));
+          std::memset(static_cast<void*>(d + hi * Cg), 0,
+                      sizeof(T) * static_cast<size_t>((Wp - hi) * Cg));
+          if (lo >= hi) continue;
+          const int64_t iw0 = aw.s * (aw.off0 + lo) + aw.used[b];
+          const T* px = x_img + (ih * Wd + iw0) * p.in_c + gi * Cg;
+          const int64_t step = aw.s * p.in_c;
+          for (int64_t j = 0; j < hi - lo; ++j)
+            std::memcpy(d + (lo + j) * Cg, px + j * step, sizeof(T) * static_cast<size_t>(Cg));
+          continue;
+        }
+        T* d0 = planes + (a * nw + b) * pl.plane + i * Wp;  // channel 0
         for (int64_t c = 0; c < Cg; ++c) {
           T* d = d0 + c * cstride;
           for (int64_t j = 0; j < lo; ++j) d[j] = T(0);
@@ -776,6 +789,41 @@ struct PhaseCols final : PanelSource<T> {
   }
 };
 
+// NHWC phase forward with >= 16 channels per group: the planes are laid out pixel-major
+// ([phase][row][col][c], so the split copies whole channel vectors), and each kernel tap's
+// im2col columns are then rows of A with k = c contiguous: the row-A microkernel reads them
+// in place, tap after tap into the same register tile, against the tap's packed weights. The
+// planar planes made the split a transpose and every 6-pixel A panel a copy of Q runs.
+template <typename T>
+bool phase_rows_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NHWC && prepack_weights(p) && p.in_cg() >= 16;
+}
+
+// C[i][j] (i < m, j < n; c[i*ldc + j]) = sum over segments s of A_s B_s, A_s's row i being
+// the K values at a + aoff[s] + i*lda and B_s prepacked (lanes j, depth K) with the kernel's
+// NR and depth blocks. Loops: MR-row tile -> NR panel -> segment -> depth block, so the C
+// tile accumulates in registers and L1 across all segments.
+template <typename T>
+void rows_segments(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K, const T* a,
+                   const int64_t* aoff, int64_t nseg, int64_t lda,
+                   const std::unique_ptr<PrepackedSource<T>>* B, T* c, int64_t ldc) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t i = 0; i < m; i += MR) {
+    const int64_t mr = std::min(MR, m - i);
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min(NR, n - j);
+      for (int64_t sg = 0; sg < nseg; ++sg)
+        for (int64_t b = 0; b < kb.count; ++b) {
+          const int64_t k0 = b * kb.size, kc = std::min(kb.size, K - k0);
+          const T* Bp = B[sg]->pack(0, n, k0, kc, static_cast<int>(NR), nullptr);
+          rk.ukr(kc, a + aoff[sg] + i * lda + k0, lda, Bp + (j / NR) * kc * NR, c + i * ldc + j,
+                 ldc, 1, mr, nr, sg > 0 || b > 0);
+        }
+    }
+  }
+}
+
 template <typename T>
 void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
                    const std::vector<std::unique_ptr<WeightSource<T>>>& wp, const T* bias,
@@ -809,6 +857,23 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const
     wa[gi].reset(new PrepackedSource<T>(src, Og, Q, rk.mr, rk.kc));
   }
   const std::vector<int64_t> seq = ind ? panel_offsets(rk) : std::vector<int64_t>();
+  // NHWC: pixel-major planes, A rows read in place per tap (offsets aoff), weights per tap.
+  const bool rows = !nchw && phase_rows_gemm<T>(p);
+  const int64_t KK = p.kk();
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wt(rows ? G * KK : 0);
+  std::vector<int64_t> aoff(rows ? KK : 0);
+  if (rows)
+    for (int64_t kh = 0; kh < p.k_h; ++kh)
+      for (int64_t kw = 0; kw < p.k_w; ++kw) {
+        const int64_t t = kh * p.k_w + kw;
+        const int64_t a = ah.idx[ah.tap_phase[kh]], b = aw.idx[aw.tap_phase[kw]];
+        aoff[t] = ((a * aw.nph() + b) * pl.plane + (ah.tap_off[kh] - ah.off0) * Wp +
+                   (aw.tap_off[kw] - aw.off0)) * Cg;
+        for (int64_t gi = 0; gi < G; ++gi) {
+          const StridedSource<T> src(w + t * Cg * O + gi * Og, 1, O);  // lanes o, depth c
+          wt[gi * KK + t].reset(new PrepackedSource<T>(src, Og, Cg, rk.nr, rk.kc));
+        }
+      }
   const int64_t tasks = N * G * pl.blocks;
   const int64_t ws = std::max(gemm_workspace_size(g), ind_scratch(rk));
   ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), ws + pl.planes + pl.tile);
@@ -819,10 +884,12 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const
     const int64_t nv = (oh1 - oh0 - 1) * Wp + Wo;  // virtual pixels of the block
     T* planes = scratch.at(tid) + ws;
     T* tile = planes + pl.planes;
-    split_phases(p, ah, aw, pl, x + n * img, gi, oh0, oh1, planes);
+    split_phases(p, ah, aw, pl, x + n * img, gi, oh0, oh1, planes, rows);
     const PhaseCols<T> col(planes, qoff.data());
     // GEMM into the tile (virtual pixels), then the output rows' first Wo pixels go to y.
-    if (ind)  // tile[o][l]
+    if (rows)  // tile[l][o]
+      rows_segments(rk, nv, Og, Cg, planes, aoff.data(), KK, Cg, wt.data() + gi * KK, tile, Og);
+    else if (ind)  // tile[o][l]
       ind_times(rk, Og, nv, Q, *wa[gi], planes, qoff.data(), seq.data(), tile, nv,
                 scratch.at(tid));
     else if (nchw)
@@ -1312,17 +1379,29 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   } else {
     const int64_t pblk = std::max<int64_t>(g.mr, std::min<int64_t>(g.mc, (1 << 16) / std::max<int64_t>(Q, 1)) / g.mr * g.mr);
     const int64_t tasks = N * G;
+    // dy[p][o] rows are A with k = o contiguous: with the weights packed once, the row-A
+    // microkernel broadcasts them in place (the packed path transposed them element by element).
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    std::vector<std::unique_ptr<PrepackedSource<T>>> wr(pre ? G : 0);
+    for (int64_t gi = 0; gi < static_cast<int64_t>(wr.size()); ++gi) {
+      const StridedSource<T> src(w + gi * Og, O, 1);  // lanes q, depth o
+      wr[gi].reset(new PrepackedSource<T>(src, Q, Og, rk.nr, rk.kc));
+    }
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + pblk * Q);
     parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t gi = t % G, n = t / G;
       const ColGeom geom(p, gi);
-      const StridedSource<T> A(dy + n * P * O + gi * Og, O, 1);  // dy[p][o]: lanes p, depth o
+      const T* dyn = dy + n * P * O + gi * Og;
+      const StridedSource<T> A(dyn, O, 1);  // dy[p][o]: lanes p, depth o
       T* ws = scratch.at(tid);
       T* tl = ws + gemm_workspace_size(g);
       T* xi = dx + n * img_x;
       for (int64_t p0 = 0; p0 < P; p0 += pblk) {
         const int64_t p1 = std::min(P, p0 + pblk);
-        gemm_serial(g, p0, p1, 0, Q, 0, Og, A, *wp[gi], tl, Q, 1, false, ws);
+        if (!wr.empty())
+          rows_times_packed(rk, p1 - p0, Q, Og, dyn + p0 * O, O, *wr[gi], tl, Q);
+        else
+          gemm_serial(g, p0, p1, 0, Q, 0, Og, A, *wp[gi], tl, Q, 1, false, ws);
         for (int64_t pix = p0; pix < p1; ++pix) {
           const T* vals = tl + (pix - p0) * Q;
           runs_along_q(geom, xi, pix, 0, Q, [&](int64_t i, int64_t len, T* d, int64_t s) {
@@ -1885,7 +1964,10 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
                        "into zero-padded phase images once, then ") +
            ((is_double ? phase_ind_gemm<double>(p) : phase_ind_gemm<float>(p))
                 ? "reads their runs in place), "
-                : "packs contiguous runs), ") +
+                : phase_rows_gemm<float>(p)
+                      ? "reads each tap's rows in place: pixel-major planes, channels "
+                        "contiguous), "
+                      : "packs contiguous runs), ") +
            (nchw ? "pixels in the vector lanes" : "pixels as the register tile's rows");
   if (op == ConvOp::WeightGrad &&
       (is_double ? use_rows_weight_grad<double>(p) : use_rows_weight_grad<float>(p)))
