@@ -125,5 +125,28 @@ def test_phase_in_place(layout, case, dtype):
                                      op="forward", dtype=dtype, **kw)[1]
     assert "phase" in reason and says in reason, reason
     _conv_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
-    if layout == "NHWC":
-        _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+    _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+
+
+# NCHW strided input gradients through phase planes, each tap's GEMM accumulated straight into
+# its plane: more outputs than one depth block (300 > 256), channel blocks that are not whole
+# register tiles (13, 50 channels), stride 3 x 2, groups.
+PHASE_GRAD = [
+    dict(x=(1, 8, 40, 40), w=(300, 8, 3, 3), stride=2, padding=1),
+    dict(x=(2, 13, 41, 43), w=(20, 13, 3, 3), stride=2, padding=1),
+    dict(x=(1, 50, 40, 41), w=(16, 50, 3, 3), stride=2, padding=((1, 0), (0, 2))),
+    dict(x=(1, 6, 61, 58), w=(7, 6, 5, 4), stride=(3, 2), padding=(2, 1)),
+    dict(x=(2, 16, 40, 40), w=(12, 8, 3, 3), stride=2, padding=1, groups=2),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(PHASE_GRAD)))
+def test_nchw_phase_input_grad(case, dtype):
+    kw = dict(PHASE_GRAD[case])
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, op="input_grad",
+                                     dtype=dtype, **kw)[1]
+    assert "phase" in reason, reason
+    _input_grad_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
