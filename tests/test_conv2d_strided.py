@@ -1,6 +1,7 @@
 """Strided convolutions with large outputs: the forward runs the GEMM over stride-phase planes
 (each task splits its input rows into zero-padded phase images, then packs contiguous runs),
-the NCHW input gradient adds its column tiles into phase planes and interleaves them once.
+the NCHW input gradient accumulates each tap's product into phase planes and interleaves them
+once.
 Checked against the float64 NumPy reference under every ISA, both layouts and dtypes, with
 integer data compared exactly; plus thread-count independence and the explained path.
 """

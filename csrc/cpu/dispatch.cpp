@@ -49,6 +49,8 @@ KernelTable make_scalar() {
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   t.rows_f32 = GemmRowsKernel<float>{&scalar::gemm_rows_f32_6x8, 6, 8, 256};
   t.rows_f64 = GemmRowsKernel<double>{&scalar::gemm_rows_f64_6x8, 6, 8, 256};
+  t.rows_f32.ind = &scalar::gemm_ind_f32_6x8;
+  t.rows_f64.ind = &scalar::gemm_ind_f64_6x8;
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
   t.dw_f32 = scalar::depthwise_f32();
@@ -69,6 +71,8 @@ KernelTable make_avx2() {
   t.rows_f32 = GemmRowsKernel<float>{&avx2::gemm_rows_f32_6x16, 6, 16, 256};
   t.rows_f32.pack_t = &avx2::pack_rows_t_f32_16;
   t.rows_f64 = GemmRowsKernel<double>{&avx2::gemm_rows_f64_6x8, 6, 8, 256};
+  t.rows_f32.ind = &avx2::gemm_ind_f32_6x16;
+  t.rows_f64.ind = &avx2::gemm_ind_f64_6x8;
   t.wino_f32 = FC_WINO(avx2, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
@@ -92,6 +96,8 @@ KernelTable make_avx512() {
   t.dot_f64 = make_dot<double>(&avx512::dot_f64_4x3, 4, 3, 512);
   t.rows_f32 = GemmRowsKernel<float>{&avx512::gemm_rows_f32_6x32, 6, 32, 128};
   t.rows_f64 = GemmRowsKernel<double>{&avx512::gemm_rows_f64_6x16, 6, 16, 128};
+  t.rows_f32.ind = &avx512::gemm_ind_f32_6x32;
+  t.rows_f64.ind = &avx512::gemm_ind_f64_6x16;
   t.wino_f32 = FC_WINO(avx512, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
@@ -118,6 +124,8 @@ KernelTable make_neon() {
   t.dot_f64 = make_dot<double>(&scalar::dot_f64_4x3, 4, 3, 512);
   t.rows_f32 = GemmRowsKernel<float>{&scalar::gemm_rows_f32_6x8, 6, 8, 256};  // portable body
   t.rows_f64 = GemmRowsKernel<double>{&scalar::gemm_rows_f64_6x8, 6, 8, 256};
+  t.rows_f32.ind = &scalar::gemm_ind_f32_6x8;
+  t.rows_f64.ind = &scalar::gemm_ind_f64_6x8;
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
   // NEON: the portable depthwise kernels serve (no NEON-specific depthwise code yet).

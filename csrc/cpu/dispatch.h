@@ -30,6 +30,8 @@ struct GemmRowsKernel {
   int64_t kc = 0;      // depth block: a packed kc x NR B micro-panel stays in L1
   // optional transposing pack of B (kernels.h); nullptr: the driver's portable loop
   void (*pack_t)(const T* src, int64_t ld, int64_t nl, int64_t kn, T* dst) = nullptr;
+  // indirect-B microkernel with the same register tile (kernels.h); nullptr: drivers pack B
+  GemmIndUkr<T> ind = nullptr;
 };
 
 // Winograd F(4x4, 3x3) transforms (kernels.h); `lanes` equals the GEMM's NR for the dtype.

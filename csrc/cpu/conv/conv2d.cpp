@@ -539,6 +539,78 @@ struct ThreadScratch {
 };
 
 // ------------------------------------------------------------------------------------------
+// Indirect-B GEMM: B read in place, its depth row k being the run at b + boff[k] (the runs of
+// the NCHW stride-phase planes), A the weights packed once. Saves the copy of every im2col
+// row into packed panels, which the microkernel then re-read.
+// ------------------------------------------------------------------------------------------
+// Index table k -> k*NR (the layout of one packed panel), for the partial last panel.
+template <typename T>
+std::vector<int64_t> panel_offsets(const GemmRowsKernel<T>& rk) {
+  std::vector<int64_t> seq(static_cast<size_t>(rk.kc));
+  for (int64_t k = 0; k < rk.kc; ++k) seq[k] = k * rk.nr;
+  return seq;
+}
+
+// Scratch (elements) of ind_times: one packed kc x NR panel.
+template <typename T>
+int64_t ind_scratch(const GemmRowsKernel<T>& rk) {
+  return rk.kc * rk.nr;
+}
+
+// C[i][j] = sum_k A[i][k] b[boff[k] + j] for i < m, j < n into c[i*ldc + j]; A prepacked with
+// the kernel's MR and depth blocks. Loops: depth block -> NR-lane panel (read in place, in L1
+// across the tiles; the next one prefetched) -> MR-row tile. The last, partial panel is copied
+// into buf so nothing past n is read; seq = panel_offsets(rk).
+template <typename T>
+void ind_times(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
+               const PrepackedSource<T>& A, const T* b, const int64_t* boff, const int64_t* seq,
+               T* c, int64_t ldc, T* buf) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const int64_t span = NR * static_cast<int64_t>(sizeof(T));  // bytes of one panel row
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t blk = 0; blk < kb.count; ++blk) {
+    const int64_t k0 = blk * kb.size, kc = std::min(kb.size, K - k0);
+    const T* Ap = A.pack(0, m, k0, kc, static_cast<int>(MR), nullptr);
+    const int64_t* off = boff + k0;
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min(NR, n - j);
+      const T* bj = b + j;
+      const int64_t* oj = off;
+      if (nr < NR) {
+        for (int64_t k = 0; k < kc; ++k) {
+          copy_short(buf + k * NR, b + off[k] + j, nr);
+          for (int64_t l = nr; l < NR; ++l) buf[k * NR + l] = T(0);
+        }
+        bj = buf;
+        oj = seq;
+      } else if (j + 2 * NR <= n) {
+        for (int64_t k = 0; k < kc; ++k) {
+          const char* nx = reinterpret_cast<const char*>(b + off[k] + j + NR);
+          __builtin_prefetch(nx);
+          if (span > 64) __builtin_prefetch(nx + span - 1);
+        }
+      }
+      for (int64_t i = 0; i < m; i += MR)
+        rk.ind(kc, Ap + (i / MR) * kc * MR, bj, oj, c + i * ldc + j, ldc, 1, std::min(MR, m - i),
+               nr, blk > 0);
+    }
+  }
+}
+
+// Whether the NCHW phase forward reads the planes in place (indirect B) rather than packing
+// them: the packs are amortised over the output channels' row tiles, while in-place panel
+// rows cost a line-crossing load per depth step and twice the L1 footprint. Measured (1
+// thread, process time): the 7x7 s2 stem (64 outputs) 27.9 -> 25.1 ms; 3x3 s2 64 -> 128
+// 14.1 -> 14.5 ms (slower), so only up to 64 outputs per group. NCHW 1x1 layers read in place
+// the same way were no faster either (x rows 12.5 KB apart: one page and L1 set per row).
+template <typename T>
+bool phase_ind_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NCHW && kernels().rows<T>().ind != nullptr && prepack_weights(p) &&
+         p.out_cg() <= 64;
+}
+
+
+// ------------------------------------------------------------------------------------------
 // Strided layers through stride-phase planes (forward). With stride s an input row is
 // ih = s*oh + r (r = kh*dil - pad), i.e. row oh + floor(r/s) of phase (r mod s): a strided layer
 // is a stride-1 layer over the s_h x s_w phase images of its input. A task splits the input
@@ -634,7 +706,7 @@ PhasePlan phase_plan(const Conv2dParams& p, int64_t pix, int64_t lanes) {
 template <typename T>
 void split_phases(const Conv2dParams& p, const PhaseAxis& ah, const PhaseAxis& aw,
                   const PhasePlan& pl, const T* x_img, int64_t gi, int64_t oh0, int64_t oh1,
-                  T* planes) {
+                  T* planes, bool pixel_major = false) {
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t Cg = p.in_cg(), H = p.in_h, Wd = p.in_w, Wp = pl.Wp;
   const int64_t nh = ah.nph(), nw = aw.nph(), rows = (oh1 - oh0) + ah.ext;
@@ -651,8 +723,21 @@ void split_phases(const Conv2dParams& p, const PhaseAxis& ah, const PhaseAxis& a
       const int64_t ih = ah.s * (oh0 + ah.off0 + i) + ah.used[a];
       const bool in = ih >= 0 && ih < H;
       for (int64_t b = 0; b < nw; ++b) {
-        T* d0 = planes + (a * nw + b) * pl.plane + i * Wp;  // channel 0
         const int64_t lo = in ? jlo[b] : Wp, hi = in ? jhi[b] : Wp;
+        if (pixel_major) {  // NHWC into [phase][row][col][c]: one channel vector per pixel
+          T* d = planes + ((a * nw + b) * pl.plane + i * Wp) * Cg;
+          std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(lo * Cg));
+          std::memset(static_cast<void*>(d + hi * Cg), 0,
+                      sizeof(T) * static_cast<size_t>((Wp - hi) * Cg));
+          if (lo >= hi) continue;
+          const int64_t iw0 = aw.s * (aw.off0 + lo) + aw.used[b];
+          const T* px = x_img + (ih * Wd + iw0) * p.in_c + gi * Cg;
+          const int64_t step = aw.s * p.in_c;
+          for (int64_t j = 0; j < hi - lo; ++j)
+            std::memcpy(d + (lo + j) * Cg, px + j * step, sizeof(T) * static_cast<size_t>(Cg));
+          continue;
+        }
+        T* d0 = planes + (a * nw + b) * pl.plane + i * Wp;  // channel 0
         for (int64_t c = 0; c < Cg; ++c) {
           T* d = d0 + c * cstride;
           for (int64_t j = 0; j < lo; ++j) d[j] = T(0);
@@ -704,8 +789,43 @@ struct PhaseCols final : PanelSource<T> {
   }
 };
 
+// NHWC phase forward with >= 16 channels per group: the planes are laid out pixel-major
+// ([phase][row][col][c], so the split copies whole channel vectors), and each kernel tap's
+// im2col columns are then rows of A with k = c contiguous: the row-A microkernel reads them
+// in place, tap after tap into the same register tile, against the tap's packed weights. The
+// planar planes made the split a transpose and every 6-pixel A panel a copy of Q runs.
 template <typename T>
-void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
+bool phase_rows_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NHWC && prepack_weights(p) && p.in_cg() >= 16;
+}
+
+// C[i][j] (i < m, j < n; c[i*ldc + j]) = sum over segments s of A_s B_s, A_s's row i being
+// the K values at a + aoff[s] + i*lda and B_s prepacked (lanes j, depth K) with the kernel's
+// NR and depth blocks. Loops: MR-row tile -> NR panel -> segment -> depth block, so the C
+// tile accumulates in registers and L1 across all segments.
+template <typename T>
+void rows_segments(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K, const T* a,
+                   const int64_t* aoff, int64_t nseg, int64_t lda,
+                   const std::unique_ptr<PrepackedSource<T>>* B, T* c, int64_t ldc) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t i = 0; i < m; i += MR) {
+    const int64_t mr = std::min(MR, m - i);
+    for (int64_t j = 0; j < n; j += NR) {
+      const int64_t nr = std::min(NR, n - j);
+      for (int64_t sg = 0; sg < nseg; ++sg)
+        for (int64_t b = 0; b < kb.count; ++b) {
+          const int64_t k0 = b * kb.size, kc = std::min(kb.size, K - k0);
+          const T* Bp = B[sg]->pack(0, n, k0, kc, static_cast<int>(NR), nullptr);
+          rk.ukr(kc, a + aoff[sg] + i * lda + k0, lda, Bp + (j / NR) * kc * NR, c + i * ldc + j,
+                 ldc, 1, mr, nr, sg > 0 || b > 0);
+        }
+    }
+  }
+}
+
+template <typename T>
+void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
                    const std::vector<std::unique_ptr<WeightSource<T>>>& wp, const T* bias,
                    T* y) {
   const GemmKernel<T>& g = kernels().gemm<T>();
@@ -727,7 +847,35 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
     }
   }
   const int64_t img = p.in_c * p.in_h * p.in_w;
-  const int64_t tasks = N * G * pl.blocks, ws = gemm_workspace_size(g);
+  // NCHW: the phase planes are B, read in place by the indirect-B microkernel (weights
+  // packed once for its tile) instead of packed run by run.
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  const bool ind = phase_ind_gemm<T>(p);
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wa(ind ? G : 0);
+  for (int64_t gi = 0; gi < static_cast<int64_t>(wa.size()); ++gi) {
+    const StridedSource<T> src(w + gi * Og * Q, Q, 1);  // lanes o, depth q
+    wa[gi].reset(new PrepackedSource<T>(src, Og, Q, rk.mr, rk.kc));
+  }
+  const std::vector<int64_t> seq = ind ? panel_offsets(rk) : std::vector<int64_t>();
+  // NHWC: pixel-major planes, A rows read in place per tap (offsets aoff), weights per tap.
+  const bool rows = !nchw && phase_rows_gemm<T>(p);
+  const int64_t KK = p.kk();
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wt(rows ? G * KK : 0);
+  std::vector<int64_t> aoff(rows ? KK : 0);
+  if (rows)
+    for (int64_t kh = 0; kh < p.k_h; ++kh)
+      for (int64_t kw = 0; kw < p.k_w; ++kw) {
+        const int64_t t = kh * p.k_w + kw;
+        const int64_t a = ah.idx[ah.tap_phase[kh]], b = aw.idx[aw.tap_phase[kw]];
+        aoff[t] = ((a * aw.nph() + b) * pl.plane + (ah.tap_off[kh] - ah.off0) * Wp +
+                   (aw.tap_off[kw] - aw.off0)) * Cg;
+        for (int64_t gi = 0; gi < G; ++gi) {
+          const StridedSource<T> src(w + t * Cg * O + gi * Og, 1, O);  // lanes o, depth c
+          wt[gi * KK + t].reset(new PrepackedSource<T>(src, Og, Cg, rk.nr, rk.kc));
+        }
+      }
+  const int64_t tasks = N * G * pl.blocks;
+  const int64_t ws = std::max(gemm_workspace_size(g), ind_scratch(rk));
   ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), ws + pl.planes + pl.tile);
   parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t rb = t % pl.blocks, gi = (t / pl.blocks) % G, n = t / (pl.blocks * G);
@@ -736,10 +884,15 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
     const int64_t nv = (oh1 - oh0 - 1) * Wp + Wo;  // virtual pixels of the block
     T* planes = scratch.at(tid) + ws;
     T* tile = planes + pl.planes;
-    split_phases(p, ah, aw, pl, x + n * img, gi, oh0, oh1, planes);
+    split_phases(p, ah, aw, pl, x + n * img, gi, oh0, oh1, planes, rows);
     const PhaseCols<T> col(planes, qoff.data());
     // GEMM into the tile (virtual pixels), then the output rows' first Wo pixels go to y.
-    if (nchw)  // tile[o][l]
+    if (rows)  // tile[l][o]
+      rows_segments(rk, nv, Og, Cg, planes, aoff.data(), KK, Cg, wt.data() + gi * KK, tile, Og);
+    else if (ind)  // tile[o][l]
+      ind_times(rk, Og, nv, Q, *wa[gi], planes, qoff.data(), seq.data(), tile, nv,
+                scratch.at(tid));
+    else if (nchw)
       gemm_serial(g, 0, Og, 0, nv, 0, Q, *wp[gi], col, tile, nv, 1, false, scratch.at(tid));
     else       // tile[l][o]
       gemm_serial(g, 0, nv, 0, Og, 0, Q, col, *wp[gi], tile, Og, 1, false, scratch.at(tid));
@@ -768,11 +921,13 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x,
 
 // Input gradient of a strided NCHW layer through phase planes: the transpose of
 // forward_phase. A task owns a block of input channels of one image and group, so its writes
-// are exclusive: per block of output rows it computes the column tile
-// dcol[q][l] = W^T[q][o] dy[o][l] over virtual pixels l (dy copied to the plane width, the
-// extra columns zero), adds each tile row into its phase plane as contiguous runs (the
-// strided, bounds-tested col2im scatter is what made the stride-2 input gradient slower than
-// the forward), and finally interleaves the planes into grad_x.
+// are exclusive: per block of output rows it computes, tap by tap, W_t^T[c][o] dy[o][l] over
+// virtual pixels l (dy copied to the plane width, the extra columns zero) and accumulates it
+// straight into the tap's phase plane (the microkernel's C rows are the channels' planes), and
+// finally interleaves the planes into grad_x. (The strided, bounds-tested col2im scatter is
+// what made the stride-2 input gradient slower than the forward; computing a column tile and
+// adding its rows into the planes, the fallback where the weights are not packed once, cost
+// an extra pass: 3x3s2_64to128@56, 1 thread, 14.4 -> 14.0 ms without it.)
 struct PhaseGradPlan {
   bool ok = false;
   int64_t rows = 0, blocks = 0;  // output rows per GEMM block, blocks per image
@@ -791,6 +946,9 @@ PhaseGradPlan phase_grad_plan(const Conv2dParams& p, int64_t pix, int64_t mc) {
   const PhaseAxis aw(p.stride_w, p.k_w, p.dil_w, p.pad_left);
   const int64_t KK = p.kk(), Cg = p.in_cg();
   pl.cblk = std::max<int64_t>(1, std::min<int64_t>(Cg, 2 * mc / KK));
+  pl.ncb = div_up(Cg, pl.cblk);
+  // channel blocks of whole register tiles (MR = 6 rows) where that keeps the block count
+  pl.cblk = std::min(Cg, div_up(div_up(Cg, pl.ncb), int64_t(6)) * 6);
   pl.ncb = div_up(Cg, pl.cblk);
   pl.Wp = p.out_w + aw.ext;
   pl.Rp = p.out_h + ah.ext;
@@ -816,7 +974,7 @@ PhaseGradPlan phase_grad_plan(const Conv2dParams& p, int64_t pix, int64_t mc) {
 }
 
 template <typename T>
-void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* dy,
+void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* dy, const T* w,
                       const std::vector<std::unique_ptr<WeightSource<T>>>& wp, T* dx) {
   const GemmKernel<T>& g = kernels().gemm<T>();
   const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c, Cg = p.in_cg();
@@ -844,15 +1002,31 @@ void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* d
     covered += jhi[b] - jlo[b];
   }
   const int64_t tasks = N * G * pl.ncb, ws = gemm_workspace_size(g);
+  // Per-tap weights W_t^T (lanes: the block's channels, depth o), packed once: each tap's
+  // GEMM accumulates straight into its phase plane (C rows = channels' planes), so the column
+  // tile and the pass adding it into the planes disappear.
+  const bool direct = prepack_weights(p);
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wt(direct ? G * KK * pl.ncb : 0);
+  if (direct)
+    for (int64_t gi = 0; gi < G; ++gi)
+      for (int64_t t = 0; t < KK; ++t)
+        for (int64_t cb = 0; cb < pl.ncb; ++cb) {
+          const int64_t c0 = cb * pl.cblk, nc = std::min(Cg, c0 + pl.cblk) - c0;
+          const StridedSource<T> src(w + gi * Og * Cg * KK + c0 * KK + t, KK, Cg * KK);
+          wt[(gi * KK + t) * pl.ncb + cb].reset(new PrepackedSource<T>(src, nc, Og, g.mr, g.kc));
+        }
+  const int64_t nv_max = (pl.rows - 1) * Wp + Wo;
+  const int64_t bblk = direct ? std::min(Og, g.kc) * div_up(nv_max, g.nr) * g.nr : 0;
+  const int64_t tile_size = direct ? 0 : pl.tile;
   ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads),
-                           ws + pl.planes + pl.tile + pl.dyv);
+                           ws + pl.planes + tile_size + pl.dyv + bblk);
   parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t cb = t % pl.ncb, gi = (t / pl.ncb) % G, n = t / (pl.ncb * G);
     const int64_t c0 = cb * pl.cblk, c1 = std::min(Cg, c0 + pl.cblk);
     const int64_t q0 = c0 * KK, q1 = c1 * KK;
     T* planes = scratch.at(tid) + ws;
     T* tile = planes + pl.planes;
-    T* dyv = tile + pl.tile;
+    T* dyv = tile + tile_size;
     std::memset(static_cast<void*>(planes), 0,
                 sizeof(T) * static_cast<size_t>((c1 - c0) * nh * nw * pl.plane));
     const T* dyn = dy + (n * O + gi * Og) * P;
@@ -867,6 +1041,24 @@ void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* d
             for (int64_t j = Wo; j < Wp; ++j) d[j] = T(0);
         }
       const StridedSource<T> B(dyv, 1, nv);  // lanes l, depth o
+      if (direct) {
+        T* bp = dyv + pl.dyv;
+        const int64_t MR = g.mr, NR = g.nr, cs = nh * nw * pl.plane, m = c1 - c0;
+        const KBlocks kb = k_blocks(Og, g.kc);
+        for (int64_t b = 0; b < kb.count; ++b) {
+          const int64_t k0 = b * kb.size, kc = std::min(kb.size, Og - k0);
+          const T* Bp = B.pack(0, nv, k0, kc, g.nr, bp);
+          for (int64_t tap = 0; tap < KK; ++tap) {  // tap by tap: C rows in one plane region
+            const T* Ap = wt[(gi * KK + tap) * pl.ncb + cb]->pack(0, m, k0, kc, g.mr, nullptr);
+            T* ct = planes + qoff[tap] + oh0 * Wp;
+            for (int64_t i = 0; i < m; i += MR)
+              for (int64_t j = 0; j < nv; j += NR)
+                g.ukr(kc, Ap + (i / MR) * kc * MR, Bp + (j / NR) * kc * NR, ct + i * cs + j, cs,
+                      1, std::min(MR, m - i), std::min(NR, nv - j), true);
+          }
+        }
+        continue;
+      }
       gemm_serial(g, q0, q1, 0, nv, 0, Og, *wp[gi], B, tile, nv, 1, false, scratch.at(tid));
       for (int64_t q = q0; q < q1; ++q) {
         const T* src = tile + (q - q0) * nv;
@@ -896,6 +1088,57 @@ void input_grad_phase(const Conv2dParams& p, const PhaseGradPlan& pl, const T* d
   });
 }
 
+// ------------------------------------------------------------------------------------------
+// NHWC 1x1 stride-1 layers as row-A GEMMs: the pixels' channel vectors are the rows of A with
+// k contiguous (x[pix][c] forward, dy[pix][o] for the input gradient), so the row-A
+// microkernel broadcasts them in place and nothing but the small weight matrix (packed once,
+// shared by all tasks) is ever packed. The packed path transposed every pixel into [kc][MR]
+// micro-panels (the input gradient through an element-by-element strided copy).
+// ------------------------------------------------------------------------------------------
+// Rows [0, m) of A (a[i*lda + k], k < K) times all n lanes of the prepacked B into
+// c[i*ldc + j]. Loops: depth block -> 6-row tile (its A rows stay in L1) -> B micro-panel.
+template <typename T>
+void rows_times_packed(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K, const T* a,
+                       int64_t lda, const PrepackedSource<T>& B, T* c, int64_t ldc) {
+  const int64_t MR = rk.mr, NR = rk.nr;
+  const KBlocks kb = k_blocks(K, rk.kc);
+  for (int64_t b = 0; b < kb.count; ++b) {
+    const int64_t k0 = b * kb.size, kc = std::min(kb.size, K - k0);
+    const T* Bp = B.pack(0, n, k0, kc, static_cast<int>(NR), nullptr);
+    for (int64_t i = 0; i < m; i += MR) {
+      const int64_t mr = std::min(MR, m - i);
+      const T* ai = a + i * lda + k0;
+      for (int64_t j = 0; j < n; j += NR)
+        rk.ukr(kc, ai, lda, Bp + (j / NR) * kc * NR, c + i * ldc + j, ldc, 1, mr,
+               std::min(NR, n - j), b > 0);
+    }
+  }
+}
+
+// Whether an NHWC 1x1 stride-1 layer runs as a row-A GEMM: the weights (K x n) must be small
+// enough to pack once (the layer's extra-memory bound, as prepack_weights).
+bool nhwc_rows_gemm(const Conv2dParams& p) {
+  return p.layout == Layout::NHWC && is_plain_gemm(p) && prepack_weights(p) &&
+         p.in_cg() >= 8 && p.out_cg() >= 8;
+}
+
+// dst[pix][o] (ld ldd) = A rows (pixels) x B over the batch's pixels, tasks of whole 6-row
+// tiles; `bias` (n values or null) is added per task while its block is in cache.
+template <typename T>
+void nhwc_rows_gemm_run(const GemmRowsKernel<T>& rk, int64_t pixels, int64_t n, int64_t K,
+                        const T* a, int64_t lda, const PrepackedSource<T>& B, const T* bias,
+                        T* dst, int64_t ldd) {
+  const int64_t blk = rk.mr * 16, tasks = div_up(pixels, blk);
+  parallel_for(tasks, [&](int64_t t, int) {
+    const int64_t i0 = t * blk, m = std::min(blk, pixels - i0);
+    T* c = dst + i0 * ldd;
+    rows_times_packed(rk, m, n, K, a + i0 * lda, lda, B, c, ldd);
+    if (bias)
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t o = 0; o < n; ++o) c[i * ldd + o] += bias[o];
+  });
+}
+
 std::mutex g_algo_mutex;
 std::string g_algo = "auto";
 
@@ -909,6 +1152,16 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t Q = p.in_cg() * p.kk(), P = p.out_plane();
   const bool nchw = p.layout == Layout::NCHW;
   const bool pre = prepack_weights(p);
+  if (nhwc_rows_gemm(p)) {  // y[pix][g*Og + o] = x[pix][g*Cg + c] W[c][g*Og + o]
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const StridedSource<T> ws(w + gi * Og, 1, O);  // lanes o, depth c
+      const PrepackedSource<T> B(ws, Og, Q, rk.nr, rk.kc);
+      nhwc_rows_gemm_run(rk, N * P, Og, Q, x + gi * Q, p.in_c, B, bias ? bias + gi * Og : nullptr,
+                         y + gi * Og, O);
+    }
+    return;
+  }
   // Strided layers with large outputs: phase planes, weights as A (NCHW) or B (NHWC).
   const PhasePlan phase = phase_plan(p, g.nc, nchw ? g.nr : g.mr);
   // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
@@ -924,7 +1177,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
                                        pre));
   }
   if (phase.ok) {
-    forward_phase(p, phase, x, wp, bias, y);
+    forward_phase(p, phase, x, w, wp, bias, y);
     return;
   }
   if (nchw && P < g.nc) {
@@ -1020,6 +1273,16 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     parallel_for(N, [&](int64_t n, int) { std::memset(dx + n * img_x, 0, sizeof(T) * img_x); });
     return;
   }
+  if (nhwc_rows_gemm(p)) {  // dx[pix][g*Cg + c] = dy[pix][g*Og + o] W^T[o][c]
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    for (int64_t gi = 0; gi < G; ++gi) {
+      const StridedSource<T> ws(w + gi * Og, O, 1);  // lanes c, depth o
+      const PrepackedSource<T> B(ws, Cg, Og, rk.nr, rk.kc);
+      nhwc_rows_gemm_run(rk, N * P, Cg, Og, dy + gi * Og, O, B, static_cast<const T*>(nullptr),
+                         dx + gi * Cg, p.in_c);
+    }
+    return;
+  }
 
   // NHWC with few channels takes the NCHW orientation (q rows, pixels in the lanes): its
   // channel runs are too short to scatter from efficiently.
@@ -1036,7 +1299,7 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   }
   const PhaseGradPlan phase = phase_grad_plan(p, g.nc, g.mc);
   if (phase.ok) {
-    input_grad_phase(p, phase, dy, wp, dx);
+    input_grad_phase(p, phase, dy, w, wp, dx);
     return;
   }
   if (nchw && is_plain_gemm(p) && P >= g.nc) {
@@ -1155,17 +1418,29 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   } else {
     const int64_t pblk = std::max<int64_t>(g.mr, std::min<int64_t>(g.mc, (1 << 16) / std::max<int64_t>(Q, 1)) / g.mr * g.mr);
     const int64_t tasks = N * G;
+    // dy[p][o] rows are A with k = o contiguous: with the weights packed once, the row-A
+    // microkernel broadcasts them in place (the packed path transposed them element by element).
+    const GemmRowsKernel<T>& rk = kernels().rows<T>();
+    std::vector<std::unique_ptr<PrepackedSource<T>>> wr(pre ? G : 0);
+    for (int64_t gi = 0; gi < static_cast<int64_t>(wr.size()); ++gi) {
+      const StridedSource<T> src(w + gi * Og, O, 1);  // lanes q, depth o
+      wr[gi].reset(new PrepackedSource<T>(src, Q, Og, rk.nr, rk.kc));
+    }
     ThreadScratch<T> scratch(threads_for(tasks), gemm_workspace_size(g) + pblk * Q);
     parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
       const int64_t gi = t % G, n = t / G;
       const ColGeom geom(p, gi);
-      const StridedSource<T> A(dy + n * P * O + gi * Og, O, 1);  // dy[p][o]: lanes p, depth o
+      const T* dyn = dy + n * P * O + gi * Og;
+      const StridedSource<T> A(dyn, O, 1);  // dy[p][o]: lanes p, depth o
       T* ws = scratch.at(tid);
       T* tl = ws + gemm_workspace_size(g);
       T* xi = dx + n * img_x;
       for (int64_t p0 = 0; p0 < P; p0 += pblk) {
         const int64_t p1 = std::min(P, p0 + pblk);
-        gemm_serial(g, p0, p1, 0, Q, 0, Og, A, *wp[gi], tl, Q, 1, false, ws);
+        if (!wr.empty())
+          rows_times_packed(rk, p1 - p0, Q, Og, dyn + p0 * O, O, *wr[gi], tl, Q);
+        else
+          gemm_serial(g, p0, p1, 0, Q, 0, Og, A, *wp[gi], tl, Q, 1, false, ws);
         for (int64_t pix = p0; pix < p1; ++pix) {
           const T* vals = tl + (pix - p0) * Q;
           runs_along_q(geom, xi, pix, 0, Q, [&](int64_t i, int64_t len, T* d, int64_t s) {
@@ -1716,11 +1991,22 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
   const int64_t mc = is_double ? kernels().gemm<double>().mc : kernels().gemm<float>().mc;
   if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
     return "1x1 stride-1 unpadded: a plain GEMM over the input";
+  if (op != ConvOp::WeightGrad && nhwc_rows_gemm(p))
+    return std::string("1x1 stride-1 unpadded (NHWC): a row-A GEMM over the batch's pixels, "
+                       "their channel vectors broadcast in place, only the weights packed "
+                       "(once)") +
+           (op == ConvOp::InputGrad ? ", written straight into grad_x" : "");
   const int nr = is_double ? kernels().gemm<double>().nr : kernels().gemm<float>().nr;
   const int mr = is_double ? kernels().gemm<double>().mr : kernels().gemm<float>().mr;
   if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
-                       "into zero-padded phase images once, then packs contiguous runs), ") +
+                       "into zero-padded phase images once, then ") +
+           ((is_double ? phase_ind_gemm<double>(p) : phase_ind_gemm<float>(p))
+                ? "reads their runs in place), "
+                : phase_rows_gemm<float>(p)
+                      ? "reads each tap's rows in place: pixel-major planes, channels "
+                        "contiguous), "
+                      : "packs contiguous runs), ") +
            (nchw ? "pixels in the vector lanes" : "pixels as the register tile's rows");
   if (op == ConvOp::WeightGrad &&
       (is_double ? use_rows_weight_grad<double>(p) : use_rows_weight_grad<float>(p)))
@@ -1733,8 +2019,12 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
     return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
            "group or 1x1 stride 1: no transposing pack of the im2col rows)";
   if (op == ConvOp::InputGrad && phase_grad_plan(p, nc, mc).ok)
-    return "implicit GEMM into column tiles over stride-phase planes (tile rows added into "
-           "zero-padded phase images as contiguous runs, interleaved into grad_x once)";
+    return prepack_weights(p)
+               ? "implicit GEMM over stride-phase planes (each tap's product accumulated "
+                 "straight into zero-padded phase images, interleaved into grad_x once)"
+               : "implicit GEMM into column tiles over stride-phase planes (tile rows added "
+                 "into zero-padded phase images as contiguous runs, interleaved into grad_x "
+                 "once)";
   if (op == ConvOp::InputGrad && is_plain_gemm(p) && !nchw && p.in_cg() >= 8 && p.out_c > 0)
     return "1x1 stride-1 unpadded: a plain GEMM over the batch's pixels written straight into "
            "grad_x";

@@ -47,12 +47,13 @@ inline void store_6x2(typename V::R c00, typename V::R c01, typename V::R c10, t
   store_tile(tile, NR, c, rs_c, cs_c, mr, nr, accumulate);
 }
 
-template <class V>
-inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
-                     typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
-                     bool accumulate) {
+// The 6 x (2 vectors) product over depth kc, depth row k of B being the 2 vectors at brow(k):
+// a packed panel (gemm_6x2) or a run read in place (gemm_ind_6x2). A is packed [kc][6].
+template <class V, class BRow>
+inline void gemm_6x2_over(int64_t kc, const typename V::T* a, BRow brow, typename V::T* c,
+                          int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
   using R = typename V::R;
-  constexpr int W = V::W, NR = 2 * V::W;
+  constexpr int W = V::W;
   R c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
   R c20 = V::zero(), c21 = V::zero(), c30 = V::zero(), c31 = V::zero();
   R c40 = V::zero(), c41 = V::zero(), c50 = V::zero(), c51 = V::zero();
@@ -64,16 +65,35 @@ inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
   }
 #pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
-    const R b0 = V::load(b);
-    const R b1 = V::load(b + W);
+    const typename V::T* bk = brow(k);
+    const R b0 = V::load(bk);
+    const R b1 = V::load(bk + W);
     FC_ROW(0, c00, c01) FC_ROW(1, c10, c11) FC_ROW(2, c20, c21)
     FC_ROW(3, c30, c31) FC_ROW(4, c40, c41) FC_ROW(5, c50, c51)
     a += 6;
-    b += NR;
   }
 #undef FC_ROW
   store_6x2<V>(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, rs_c, cs_c, mr,
                nr, accumulate);
+}
+
+template <class V>
+inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
+                     typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                     bool accumulate) {
+  constexpr int NR = 2 * V::W;
+  gemm_6x2_over<V>(kc, a, [b](int64_t k) { return b + k * NR; }, c, rs_c, cs_c, mr, nr,
+                   accumulate);
+}
+
+// The indirect-B GEMM microkernel body (contract in kernels.h): B read in place, depth row k
+// being the NR contiguous values at b + boff[k] (a run of a stride-phase plane).
+template <class V>
+inline void gemm_ind_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
+                         const int64_t* boff, typename V::T* c, int64_t rs_c, int64_t cs_c,
+                         int64_t mr, int64_t nr, bool accumulate) {
+  gemm_6x2_over<V>(kc, a, [b, boff](int64_t k) { return b + boff[k]; }, c, rs_c, cs_c, mr, nr,
+                   accumulate);
 }
 
 }  // namespace fastconv

@@ -25,6 +25,14 @@
 //   weight gradient, whose operands both have the reduction index contiguous: only the B side
 //   is transposed while packing. Body in gemm_rows_impl.h.
 //
+// Indirect-B GEMM microkernel  gemm_ind_<dtype>_<MR>x<NR>(kc, a, b, boff, c, rs_c, cs_c, mr, nr,
+//   acc): the GEMM microkernel's contract with B read in place, depth row k being the NR
+//   contiguous values at b + boff[k] (all NR readable, even when nr < NR):
+//     C[i][j] (+)= sum_k a[k*MR + i] * b[boff[k] + j]     (a: packed [kc][MR] as above)
+//   Sums run over k in increasing order. Used by the NCHW stride-phase forward (runs of the
+//   phase planes): no B packing.
+//   Body in gemm_6x2_impl.h (instantiated next to the row-A kernels, gemm_rows.cpp).
+//
 // Transposing pack  pack_rows_t_<dtype>_<NR>(src, ld, nl, kn, dst): B micro-panels for it from
 //   nl rows with k contiguous: dst[(l/NR)*kn*NR + k*NR + l%NR] = src[l*ld + k] for l < nl,
 //   k < kn; lanes past nl in the last panel are zero. (Optional per ISA: drivers fall back to
@@ -57,6 +65,17 @@ using GemmRowsUkr = void (*)(int64_t kc, const T* a, int64_t lda, const T* b, T*
   }
 
 template <typename T>
+using GemmIndUkr = void (*)(int64_t kc, const T* a, const T* b, const int64_t* boff, T* c,
+                            int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate);
+
+#define FC_DECLARE_GEMM_IND(isa, dtype, T, MR, NR)                                             \
+  namespace isa {                                                                              \
+  void gemm_ind_##dtype##_##MR##x##NR(int64_t kc, const T* a, const T* b, const int64_t* boff, \
+                                      T* c, int64_t rs_c, int64_t cs_c, int64_t mr,            \
+                                      int64_t nr, bool accumulate);                            \
+  }
+
+template <typename T>
 using GemmUkr = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t rs_c, int64_t cs_c,
                          int64_t mr, int64_t nr, bool accumulate);
 
@@ -83,6 +102,12 @@ FC_DECLARE_GEMM_ROWS(avx2, f32, float, 6, 16)
 FC_DECLARE_GEMM_ROWS(avx2, f64, double, 6, 8)
 FC_DECLARE_GEMM_ROWS(avx512, f32, float, 6, 32)
 FC_DECLARE_GEMM_ROWS(avx512, f64, double, 6, 16)
+FC_DECLARE_GEMM_IND(scalar, f32, float, 6, 8)
+FC_DECLARE_GEMM_IND(scalar, f64, double, 6, 8)
+FC_DECLARE_GEMM_IND(avx2, f32, float, 6, 16)
+FC_DECLARE_GEMM_IND(avx2, f64, double, 6, 8)
+FC_DECLARE_GEMM_IND(avx512, f32, float, 6, 32)
+FC_DECLARE_GEMM_IND(avx512, f64, double, 6, 16)
 namespace avx2 {
 void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst);
 }

@@ -39,5 +39,15 @@ void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, fl
   }
 }
 
+void gemm_ind_f32_6x16(int64_t kc, const float* a, const float* b, const int64_t* boff, float* c,
+                       int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_ind_6x2<VF>(kc, a, b, boff, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+void gemm_ind_f64_6x8(int64_t kc, const double* a, const double* b, const int64_t* boff, double* c,
+                      int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_ind_6x2<VD>(kc, a, b, boff, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
 }  // namespace avx2
 }  // namespace fastconv

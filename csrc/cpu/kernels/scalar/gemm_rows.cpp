@@ -39,5 +39,15 @@ void gemm_rows_f64_6x8(int64_t kc, const double* a, int64_t lda, const double* b
   gemm_rows_6x2<Vec4<double>>(kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
 }
 
+void gemm_ind_f32_6x8(int64_t kc, const float* a, const float* b, const int64_t* boff, float* c,
+                      int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_ind_6x2<Vec4<float>>(kc, a, b, boff, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+void gemm_ind_f64_6x8(int64_t kc, const double* a, const double* b, const int64_t* boff, double* c,
+                      int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_ind_6x2<Vec4<double>>(kc, a, b, boff, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
 }  // namespace scalar
 }  // namespace fastconv

@@ -1,0 +1,152 @@
+"""GEMM paths that read one operand in place instead of packing it.
+
+* NHWC 1x1 stride-1 layers (>= 8 channels per group on both sides): forward and input
+  gradient as row-A GEMMs whose rows are the pixels' channel vectors (x or grad_out in place).
+* The NCHW stride-phase forward with <= 64 outputs per group: the indirect-B microkernel reads
+  the runs of the phase planes in place.
+* The NHWC stride-phase forward with >= 16 channels per group: pixel-major phase planes whose
+  per-tap rows the row-A microkernel reads in place.
+* The NHWC input gradient through column tiles (strided layers): grad_out rows read in place.
+
+Each is checked against the float64 NumPy reference (tests/reference.py), in both dtypes, on
+shapes with remainders everywhere (pixels not a multiple of the tile, channels not a multiple
+of the vector width, depth longer than one block), and 1 vs 2 threads bitwise.
+"""
+import numpy as np
+import pytest
+
+import fastconv
+import reference
+from conftest import assert_close, seeded_rng
+
+pytestmark = pytest.mark.usefixtures("isa")
+
+DTYPES = ["float32", "float64"]
+
+
+def _conv_check(x_shape, w_shape, layout, dtype, groups=1, bias=True, key=(), **kw):
+    rng = seeded_rng("inplace", x_shape, w_shape, layout, dtype, groups, bias, *key)
+    x = rng.standard_normal(x_shape).astype(dtype)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(w_shape[0] if layout == "NCHW" else w_shape[3]).astype(dtype) \
+        if bias else None
+    ref = reference.conv2d(x.astype(np.float64), w.astype(np.float64), b, groups=groups,
+                           layout=layout, **kw)
+    scale = reference.conv2d(np.abs(x).astype(np.float64), np.abs(w).astype(np.float64),
+                             None if b is None else np.abs(b), groups=groups, layout=layout, **kw)
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d(x, w, b, groups=groups, layout=layout, **kw))
+    assert_close(outs[0], ref, scale=scale, dtype=dtype, what="forward")
+    np.testing.assert_array_equal(outs[1], outs[0])
+    return x, w
+
+
+def _input_grad_check(x_shape, w_shape, layout, dtype, groups=1, key=(), **kw):
+    rng = seeded_rng("inplace-gx", x_shape, w_shape, layout, dtype, groups, *key)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    y_shape = reference.conv2d(np.zeros(x_shape), np.zeros(w_shape), groups=groups,
+                               layout=layout, **kw).shape
+    gy = rng.standard_normal(y_shape).astype(dtype)
+    ref = reference.conv2d_grads(gy.astype(np.float64), x_shape, w_shape,
+                                 weight=w.astype(np.float64), groups=groups, layout=layout,
+                                 **kw)[0]
+    scale = reference.conv2d_grads(np.abs(gy).astype(np.float64), x_shape, w_shape,
+                                   weight=np.abs(w).astype(np.float64), groups=groups,
+                                   layout=layout, **kw)[0]
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_input_grad(gy, w, x_shape, groups=groups, layout=layout,
+                                                   **kw))
+    assert_close(outs[0], ref, scale=scale, dtype=dtype, what="input_grad")
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+# (n, h, w, c, o, groups): pixels not a multiple of 6 or of a task's 96 rows, channels not a
+# multiple of 8 / 16, depth 300 > one 256 block, 1-pixel images, groups.
+NHWC_1X1 = [(2, 13, 11, 16, 20, 1), (40, 1, 1, 9, 8, 1), (3, 7, 9, 300, 17, 1),
+            (5, 17, 19, 24, 300, 1), (2, 9, 10, 32, 48, 2), (1, 11, 5, 27, 33, 3)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", NHWC_1X1, ids=[str(c) for c in NHWC_1X1])
+def test_nhwc_1x1_rows(case, dtype):
+    n, h, w, c, o, g = case
+    x_shape, w_shape = (n, h, w, c), (1, 1, c // g, o)
+    for op in ("forward", "input_grad"):
+        reason = fastconv.explain_conv2d(x_shape, w_shape, groups=g, layout="NHWC", op=op,
+                                         dtype=dtype)[1]
+        assert "row-A GEMM" in reason, reason
+    _conv_check(x_shape, w_shape, "NHWC", dtype, groups=g, bias=(n % 2 == 1))
+    _input_grad_check(x_shape, w_shape, "NHWC", dtype, groups=g)
+
+
+# NCHW strided layers with large outputs (phase planes) and <= 64 outputs per group: the stem
+# shape scaled down, 3x3 s2 with depth 40*9 = 360 > one block, asymmetric padding, stride 3,
+# dilation with stride, groups, and an output width whose last panel is partial.
+PHASE = [
+    dict(x=(2, 3, 45, 41), w=(16, 3, 7, 7), stride=2, padding=3),
+    dict(x=(1, 40, 41, 39), w=(24, 40, 3, 3), stride=2, padding=1),
+    dict(x=(1, 8, 44, 47), w=(64, 8, 3, 3), stride=2, padding=((0, 1), (2, 1))),
+    dict(x=(1, 6, 61, 58), w=(7, 6, 5, 4), stride=(3, 2), padding=(2, 1)),
+    dict(x=(1, 4, 50, 52), w=(10, 4, 3, 3), stride=2, padding=2, dilation=2),
+    dict(x=(2, 8, 40, 40), w=(12, 4, 3, 3), stride=2, padding=1, groups=2),
+]
+
+
+# NHWC strided layers with large outputs and >= 16 channels per group: pixel-major phase planes
+# read in place per tap (forward); the input gradient reads grad_out rows in place.
+NHWC_PHASE = [
+    dict(x=(1, 41, 39, 40), w=(3, 3, 40, 24), stride=2, padding=1),
+    dict(x=(2, 45, 40, 16), w=(5, 5, 16, 70), stride=2, padding=2),
+    dict(x=(1, 44, 47, 300), w=(3, 3, 300, 17), stride=2, padding=((0, 1), (2, 1))),
+    dict(x=(1, 61, 58, 20), w=(2, 4, 20, 9), stride=(3, 2), padding=(1, 1)),
+    dict(x=(1, 50, 52, 16), w=(3, 3, 16, 10), stride=2, padding=2, dilation=2),
+    dict(x=(2, 40, 40, 64), w=(3, 3, 32, 18), stride=2, padding=1, groups=2),
+]
+
+
+# (layout, cases, what explain_conv2d must say)
+PHASE_PATHS = {"NCHW": (PHASE, "reads their runs in place"),
+               "NHWC": (NHWC_PHASE, "tap's rows in place")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout, case", [(lay, i) for lay in PHASE_PATHS
+                                          for i in range(len(PHASE_PATHS[lay][0]))])
+def test_phase_in_place(layout, case, dtype):
+    cases, says = PHASE_PATHS[layout]
+    kw = dict(cases[case])
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
+                                     op="forward", dtype=dtype, **kw)[1]
+    assert "phase" in reason and says in reason, reason
+    _conv_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+    _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+
+
+# NCHW strided input gradients through phase planes, each tap's GEMM accumulated straight into
+# its plane: more outputs than one depth block (300 > 256), channel blocks that are not whole
+# register tiles (13, 50 channels), stride 3 x 2, groups.
+PHASE_GRAD = [
+    dict(x=(1, 8, 40, 40), w=(300, 8, 3, 3), stride=2, padding=1),
+    dict(x=(2, 13, 41, 43), w=(20, 13, 3, 3), stride=2, padding=1),
+    dict(x=(1, 50, 40, 41), w=(16, 50, 3, 3), stride=2, padding=((1, 0), (0, 2))),
+    dict(x=(1, 6, 61, 58), w=(7, 6, 5, 4), stride=(3, 2), padding=(2, 1)),
+    dict(x=(2, 16, 40, 40), w=(12, 8, 3, 3), stride=2, padding=1, groups=2),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(PHASE_GRAD)))
+def test_nchw_phase_input_grad(case, dtype):
+    kw = dict(PHASE_GRAD[case])
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, op="input_grad",
+                                     dtype=dtype, **kw)[1]
+    assert "phase" in reason, reason
+    _input_grad_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
