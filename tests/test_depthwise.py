@@ -166,3 +166,64 @@ def test_depthwise_threads_bitwise(conf, layout, dtype):
                             fastconv.conv2d_weight_grad(go, x, wt.shape, **kw)))
     for a, b2, what in zip(res[0], res[1], ("forward", "input grad", "weight grad")):
         assert_bitwise(a, b2, f"{what}: 1 vs 2 threads")
+
+
+# 3x3, stride 1, one padding column each side: the kernels that read the source in place
+# (NCHW rows3x3_pad1; NHWC nhwc_row3x3, output rows in pairs when all four source rows exist).
+PAD1_CASES = [
+    (1, 9, 1, 1, 1, 3, 3, 1, 1, 1),                         # one pixel
+    (2, 8, 1, 3, 5, 3, 3, 1, ((0, 0), (1, 1)), 1),          # one output row (no top/bottom pad)
+    (1, 8, 1, 9, 5, 3, 3, 1, 1, 1),                         # odd height: a single last row
+    (2, 16, 1, 8, 9, 3, 3, 1, ((3, 1), (1, 1)), 1),         # output rows over padding only
+    (1, 17, 1, 7, 17, 3, 3, 1, ((0, 2), (1, 1)), 1),        # partial vectors of channels
+    (2, 33, 1, 10, 33, 3, 3, 1, ((2, 0), (1, 1)), 1),
+    (1, 24, 1, 11, 16, 3, 3, 1, 1, 1),                      # widths at vector multiples
+    (1, 5, 2, 6, 18, 3, 3, 1, 1, 1),                        # multiplier 2 (NCHW in place)
+]
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", PAD1_CASES, ids=_ids(PAD1_CASES))
+def test_depthwise_3x3_pad1_in_place(case, layout, dtype, integer):
+    d = _setup(case, layout, dtype, integer)
+    check_conv_ops(d, _kw(case, layout), dtype, integer, "depthwise")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_depthwise_3x3_pad1_widths_heights(layout, dtype):
+    """Every width 1..20 and height 1..7 of the in-place 3x3 kernels (edge vectors and pixel
+    blocks, overlapping last vectors, rows in pairs and single rows)."""
+    for height in range(1, 8):
+        for width in range(1, 21):
+            case = (1, 9, 1, height, width, 3, 3, 1, ((height % 3, 1), (1, 1)), 1)
+            d = _setup(case, layout, dtype, True)
+            kw = _kw(case, layout)
+            with FT.conv_algorithm("depthwise"):
+                y = fastconv.conv2d(d["x"], d["w"], d["b"], **kw)
+                gx = fastconv.conv2d_input_grad(d["go"], d["w"], d["x"].shape, **kw)
+            assert_same(y, d["y"], f"forward {height}x{width}")
+            assert_same(gx, d["gx"], f"input grad {height}x{width}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_depthwise_3x3_pad1_threads_bitwise(layout, dtype):
+    """1 vs 2 threads, in-place 3x3 kernels (odd output height: a pair and a single row)."""
+    n, c, h, w = 3, 24, 23, 29
+    rng = seeded_rng("depthwise-pad1-threads", layout)
+    x = rand_data(rng, x_shape(n, c, h, w, layout), dtype)
+    wt = rand_data(rng, w_shape(c, 1, 3, 3, layout), dtype)
+    b = rand_data(rng, (c,), dtype)
+    kw = dict(padding=1, groups=c, layout=layout)
+    res = []
+    with FT.conv_algorithm("depthwise"):
+        go = rand_data(rng, fastconv.conv2d(x, wt, b, **kw).shape, dtype)
+        for threads in (1, 2):
+            with fastconv.threads(threads):
+                res.append((fastconv.conv2d(x, wt, b, **kw),
+                            fastconv.conv2d_input_grad(go, wt, x.shape, **kw)))
+    for a, b2, what in zip(res[0], res[1], ("forward", "input grad")):
+        assert_bitwise(a, b2, f"{what}: 1 vs 2 threads")

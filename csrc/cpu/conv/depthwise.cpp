@@ -12,6 +12,10 @@
 //                 outputs of a channel are summed in the same call (no atomics, no scatter).
 //   weight grad   per tap, lane-wise partial dot products of dy rows with shifted padded x rows,
 //                 accumulated over images and rows in order, then reduced in lane order.
+// 3x3, stride 1, dilation 1, one padding column each side (forward; input gradient with M == 1):
+// no scratch plane. NCHW rows3x3_pad1 reads the rows in place (a shared zero row stands for
+// padding rows; the first and last vector of a row take the padding column as a zero lane);
+// NHWC nhwc_row3x3 computes output rows in pairs, so each source vector feeds both rows.
 // NHWC (SIMD across channels). The window is clipped per output pixel by a column plan shared
 // by all rows and a row list per task, so interior pixels run the full window unconditionally.
 //   forward / input grad   one task per output (input) row; the input gradient gathers, per
@@ -65,6 +69,24 @@ class Prefetcher {
 };
 
 constexpr int64_t kRowChunk = 12;  // output rows per kernel call (between prefetch steps)
+
+// 3x3, stride 1, dilation 1, one padding column each side: the kernels read the source in place
+// (rows3x3_pad1 / nhwc_row3x3), so no padded copy is made.
+inline bool pad1_3x3(const Conv2dParams& p) {
+  return p.k_h == 3 && p.k_w == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+         p.dil_w == 1 && p.pad_left == 1 && p.pad_right == 1;
+}
+
+// Row pointers of a source plane for rows3x3_pad1: r[q] = source row q - top, or `zero` (a
+// row of zeros) outside [0, h). Output row i of the 3x3 window reads r[i .. i + 2].
+template <typename T>
+void pad1_rows(const T* src, int64_t h, int64_t w, int64_t top, int64_t nq, const T* zero,
+               const T** r) {
+  for (int64_t q = 0; q < nq; ++q) {
+    const int64_t ih = q - top;
+    r[q] = ih >= 0 && ih < h ? src + ih * w : zero;
+  }
+}
 
 // Padded scratch plane of `rows` x `cols` elements stored as `ph` column phases:
 // element (r, col) lives at [(r*ph + col % ph)*pw + col / ph]. It holds
@@ -170,9 +192,26 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const DwKernels<T>& k = kernels().dw<T>();
   const int64_t N = p.batch, C = p.in_c, O = p.out_c, M = p.out_cg(), KH = p.k_h, KW = p.k_w;
   const int64_t KK = KH * KW, Ho = p.out_h, Wo = p.out_w, HW = p.in_h * p.in_w;
-  const Plane g = forward_plane(p);
   const int64_t ntasks = N * C;
   const int nth = threads_for(ntasks);
+  if (pad1_3x3(p)) {  // in place: no scratch plane
+    const int64_t nq = Ho + 2, qsz = padded(nq);
+    AlignedArray<const T*> rws(checked_mul(qsz, nth, "depthwise scratch"));
+    AlignedArray<T> zero(Wo);
+    zero.zero();
+    parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+      const int64_t n = t / C, c = t % C;
+      const T** r = rws.data() + tid * qsz;
+      pad1_rows(x + t * HW, p.in_h, p.in_w, p.pad_top, nq, zero.data(), r);
+      for (int64_t m = 0; m < M; ++m) {
+        const int64_t o = c * M + m;
+        k.rows3x3_pad1(r, w + o * KK, bias ? bias[o] : T(0), y + (n * O + o) * Ho * Wo, Wo, Ho,
+                       Wo);
+      }
+    });
+    return;
+  }
+  const Plane g = forward_plane(p);
   const int64_t psz = g.size(), tsz = padded(KK);
   AlignedArray<T> planes(checked_mul(psz, nth, "depthwise scratch"));
   AlignedArray<const T*> taps(checked_mul(tsz, nth, "depthwise scratch"));
@@ -214,6 +253,27 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const DwKernels<T>& k = kernels().dw<T>();
   const int64_t N = p.batch, C = p.in_c, O = p.out_c, M = p.out_cg(), KH = p.k_h, KW = p.k_w;
   const int64_t KK = KH * KW, H = p.in_h, W = p.in_w, HoWo = p.out_h * p.out_w;
+  const int64_t ntasks = N * C;
+  const int nth = threads_for(ntasks);
+  // 3x3, stride 1, dilation 1, one output per channel: the register-blocked kernels
+  const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
+                  p.dil_w == 1 && M == 1;
+  if (k3 && pad1_3x3(p)) {  // in place (W == out_w), with the flipped kernel wf:
+    // dx[ih][iw] = sum_{a,b} wf[a*3 + b] * dy[ih + a - (2 - pad_top)][iw - 1 + b]
+    const int64_t nq = H + 2, qsz = padded(nq);
+    AlignedArray<const T*> rws(checked_mul(qsz, nth, "depthwise scratch"));
+    AlignedArray<T> zero(W);
+    zero.zero();
+    parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+      const T** r = rws.data() + tid * qsz;
+      pad1_rows(dy + t * HoWo, p.out_h, p.out_w, 2 - p.pad_top, nq, zero.data(), r);
+      const int64_t c = t % C;
+      T wf[9];
+      for (int64_t q = 0; q < 9; ++q) wf[q] = w[c * 9 + 8 - q];  // flipped kernel
+      k.rows3x3_pad1(r, wf, T(0), dx + t * H * W, W, H, W);
+    });
+    return;
+  }
   Plane g;  // dy upsampled by the stride; dx[ih][iw] = sum w[KH-1-a][KW-1-b] * g(ih + a*dh, iw + b*dw)
   g.rows = H + (KH - 1) * p.dil_h;
   g.cols = W + (KW - 1) * p.dil_w;
@@ -224,8 +284,6 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   g.src_h = p.out_h;
   g.src_w = p.out_w;
   g.finish();
-  const int64_t ntasks = N * C;
-  const int nth = threads_for(ntasks);
   const int64_t psz = g.size(), msz = checked_mul(psz, M, "depthwise scratch");
   const int64_t tsz = padded(checked_mul(M, KK));
   AlignedArray<T> planes(checked_mul(msz, nth, "depthwise scratch"));
@@ -238,11 +296,7 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     const int64_t q = r - g.r0;
     live.data()[r] = q - floor_div(q, g.uh) * g.uh == 0;
   }
-  const int64_t sh = p.stride_h, rs = g.row_stride();
-  // 3x3, stride 1, dilation 1, one output per channel: the register-blocked kernel (every
-  // scratch row is live at stride 1)
-  const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
-                  p.dil_w == 1 && M == 1;
+  const int64_t sh = p.stride_h, rs = g.row_stride();  // (k3: every scratch row is live)
   parallel_for(ntasks, nth, [&](int64_t t, int tid) {
     const int64_t n = t / C, c = t % C;
     T* s = planes.data() + tid * msz;
@@ -334,11 +388,42 @@ void weight_grad_nchw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 }
 
 // ---------------------------------------------------------------------------- NHWC
+// 3x3, stride 1, dilation 1, one padding pixel each side, M == 1 (nhwc_row3x3): output rows in
+// pairs, row oh reading source rows oh - top + a (a < 3; zero outside [0, src_h)). Both rows
+// of a pair and the source rows are `wd` pixels of C channels. One task per pair of rows.
+template <typename T>
+void nhwc_3x3_pairs(int64_t N, int64_t out_h, int64_t src_h, int64_t top, const T* src,
+                    const T* w, const T* bias, T* y, int64_t wd, int64_t C) {
+  const DwKernels<T>& k = kernels().dw<T>();
+  const int64_t rs = wd * C, pairs = div_up(out_h, 2), ntasks = N * pairs;
+  parallel_for(ntasks, threads_for(ntasks), [&](int64_t t, int) {
+    const int64_t n = t / pairs, oh = t % pairs * 2, nout = std::min<int64_t>(2, out_h - oh);
+    const T* r[4];
+    for (int64_t q = 0; q < nout + 2; ++q) {
+      const int64_t ih = oh - top + q;
+      r[q] = ih >= 0 && ih < src_h ? src + (n * src_h + ih) * rs : nullptr;
+    }
+    // the source rows the next pair reads and this one does not, and its output rows
+    const int64_t nf = std::max<int64_t>(oh + nout + 2 - top, 0);
+    const int64_t nl = std::min<int64_t>(oh + 5 - top, src_h - 1);
+    const int64_t npf = std::min(nl - nf + 1, out_h - oh - 2);  // rows
+    const bool pf = npf > 0;
+    k.nhwc_row3x3(DwNhwc3x3<T>{nout, r, wd, w, bias, y + (n * out_h + oh) * rs, rs, C,
+                               pf ? src + (n * src_h + nf) * rs : nullptr,
+                               pf ? int64_t(sizeof(T)) * npf * rs : 0,
+                               pf ? y + (n * out_h + oh + 2) * rs : nullptr});
+  });
+}
+
 template <typename T>
 void forward_nhwc(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
   const DwKernels<T>& k = kernels().dw<T>();
   const int64_t N = p.batch, C = p.in_c, O = p.out_c, M = p.out_cg(), KH = p.k_h, KW = p.k_w;
   const int64_t H = p.in_h, W = p.in_w, Ho = p.out_h, Wo = p.out_w;
+  if (M == 1 && pad1_3x3(p)) {  // sliding 3x3 kernel, sources read in place
+    nhwc_3x3_pairs(p.batch, Ho, H, p.pad_top, x, w, bias, y, Wo, C);
+    return;
+  }
   const int64_t ps = M == 1 ? C : O;  // pixel stride of the rows the kernel reads
   ColPlan cp;
   cp.kmax = KW;
@@ -404,6 +489,14 @@ void input_grad_nhwc(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const DwKernels<T>& k = kernels().dw<T>();
   const int64_t N = p.batch, C = p.in_c, O = p.out_c, M = p.out_cg(), KH = p.k_h, KW = p.k_w;
   const int64_t H = p.in_h, W = p.in_w, Ho = p.out_h, Wo = p.out_w;
+  if (M == 1 && pad1_3x3(p)) {  // the forward's kernel with the flipped kernel wf:
+    // dx[ih][iw] = sum_{a,b} wf[a*3 + b] * dy[ih + a - (2 - pad_top)][iw - 1 + b]  (W == Wo)
+    AlignedArray<T> wf(checked_mul(9, C, "depthwise scratch"));
+    for (int64_t q = 0; q < 9; ++q) std::memcpy(wf.data() + q * C, w + (8 - q) * C, sizeof(T) * C);
+    nhwc_3x3_pairs(N, H, Ho, 2 - p.pad_top, dy, wf.data(), static_cast<const T*>(nullptr), dx, W,
+                   C);
+    return;
+  }
   ColPlan cp;  // for input column iw: the (output column, kw) pairs whose window reads it
   cp.kmax = KW;
   cp.cnt.reset(W);

@@ -2,7 +2,8 @@
 // each ISA's depthwise.cpp (the only files compiled with that ISA's flags). Contracts: kernels.h.
 //
 // A policy provides: T, V (register type), W (lanes), zero(), set1(T), load(const T*),
-// store(T*, V), fma(a, b, c) = a*b + c, add(a, b).
+// store(T*, V), fma(a, b, c) = a*b + c, add(a, b), load_zl(p) = {0, p[0], ..., p[W-2]} and
+// load_zh(p) = {p[0], ..., p[W-2], 0} (neither reads p[W-1]).
 // Sums run in a fixed order that depends only on the arguments, never on threads.
 #pragma once
 #include <algorithm>
@@ -79,36 +80,52 @@ void rows(const typename P::T* const* src, const typename P::T* wts, int64_t nta
 // 3x3, stride 1, dilation 1: NR output rows x one vector per step, the nine weights in
 // registers; each of the NR + 2 source rows is loaded once per column offset and feeds the (up
 // to) three output rows that read it. Output row i sums rows q = i..i+2 in order, b in order.
+// One zero column each side, read in place (no padded copy): output
+// vector j of row i reads r[i + a] at columns j - 1 + b. Interior vectors load unconditionally;
+// the first and last vector of a row take the missing column as a zero lane (load_zl / load_zh),
+// so every output sums the same nine products, in the same order, as rows3x3 on a padded plane.
+// E: 0 interior, 1 first vector (column -1 is zero), 2 last vector (column n is zero).
+template <typename P, int NR, int E>
+inline void pad1_step(const typename P::T* const* r, int64_t j, const typename P::V* wv,
+                      typename P::V vinit, typename P::T* y, int64_t yrs) {
+  using V = typename P::V;
+  V acc[NR];
+#pragma GCC unroll 8
+  for (int i = 0; i < NR; ++i) acc[i] = vinit;
+#pragma GCC unroll 8
+  for (int q = 0; q < NR + 2; ++q) {
+    const typename P::T* s = r[q] + j;
+#pragma GCC unroll 3
+    for (int b = 0; b < 3; ++b) {
+      const V xv = (E == 1 && b == 0)   ? P::load_zl(s)
+                   : (E == 2 && b == 2) ? P::load_zh(s + 1)
+                                        : P::load(s + b - 1);
+#pragma GCC unroll 3
+      for (int a = 0; a < 3; ++a) {
+        const int i = q - a;
+        if (i >= 0 && i < NR) acc[i] = P::fma(wv[a * 3 + b], xv, acc[i]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < NR; ++i) P::store(y + i * yrs + j, acc[i]);
+}
+
+// 3x3, stride 1, dilation 1 on a padded plane (every column present): NR output rows x one
+// vector per step, as pad1_step with r[q] = s + q*rs + 1.
 template <typename P, int NR>
 void rows3x3_nr(const typename P::T* s, int64_t rs, const typename P::T* w9,
                 typename P::T init, typename P::T* y, int64_t n, int64_t yrs) {
-  using T = typename P::T;
   using V = typename P::V;
   constexpr int64_t W = P::W;
   V wv[9];
   for (int t = 0; t < 9; ++t) wv[t] = P::set1(w9[t]);
   const V vinit = P::set1(init);
+  const typename P::T* r[NR + 2];
+  for (int q = 0; q < NR + 2; ++q) r[q] = s + q * rs + 1;
   for (int64_t j = 0; j < n; j += W) {
     if (j + W > n) j = n - W;  // overlapping last vector (pure outputs)
-    V acc[NR];
-#pragma GCC unroll 8
-    for (int i = 0; i < NR; ++i) acc[i] = vinit;
-    const T* sj = s + j;
-    // (fully unrolled so that acc[] and the weights stay in registers)
-#pragma GCC unroll 16
-    for (int q = 0; q < NR + 2; ++q) {
-#pragma GCC unroll 3
-      for (int b = 0; b < 3; ++b) {
-        const V xv = P::load(sj + q * rs + b);
-#pragma GCC unroll 3
-        for (int a = 0; a < 3; ++a) {
-          const int i = q - a;
-          if (i >= 0 && i < NR) acc[i] = P::fma(wv[a * 3 + b], xv, acc[i]);
-        }
-      }
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < NR; ++i) P::store(y + i * yrs + j, acc[i]);
+    pad1_step<P, NR, 0>(r, j, wv, vinit, y, yrs);
   }
 }
 
@@ -136,6 +153,273 @@ void rows3x3(const typename P::T* s, int64_t rs, const typename P::T* w9, typena
     case 1: rows3x3_nr<P, 1>(s + i * rs, rs, w9, init, y + i * yrs, n, yrs); break;
     default: break;
   }
+}
+
+// NR output rows from the NR + 2 source rows r[0..NR+1]; n > W. The last vector overlaps its
+// predecessor when W does not divide n (pure outputs: identical values).
+template <typename P, int NR>
+void pad1_nr(const typename P::T* const* r, const typename P::T* w9, typename P::T init,
+             typename P::T* y, int64_t n, int64_t yrs) {
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  V wv[9];
+  for (int t = 0; t < 9; ++t) wv[t] = P::set1(w9[t]);
+  const V vinit = P::set1(init);
+  pad1_step<P, NR, 1>(r, 0, wv, vinit, y, yrs);
+  for (int64_t j = W; j + W < n; j += W) pad1_step<P, NR, 0>(r, j, wv, vinit, y, yrs);
+  pad1_step<P, NR, 2>(r, n - W, wv, vinit, y, yrs);
+}
+
+template <typename P>
+void rows3x3_pad1(const typename P::T* const* r, const typename P::T* w9, typename P::T init,
+                  typename P::T* y, int64_t n, int64_t nr, int64_t yrs) {
+  using T = typename P::T;
+  if (n <= P::W) {  // too narrow for one interior-free vector: scalar, same order
+    for (int64_t i = 0; i < nr; ++i)
+      for (int64_t j = 0; j < n; ++j) {
+        T acc = init;
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b) {
+            const int64_t col = j - 1 + b;
+            acc += w9[a * 3 + b] * (col >= 0 && col < n ? r[i + a][col] : T(0));
+          }
+        y[i * yrs + j] = acc;
+      }
+    return;
+  }
+  int64_t i = 0;
+  for (; i + 4 <= nr; i += 4) pad1_nr<P, 4>(r + i, w9, init, y + i * yrs, n, yrs);
+  switch (nr - i) {
+    case 3: pad1_nr<P, 3>(r + i, w9, init, y + i * yrs, n, yrs); break;
+    case 2: pad1_nr<P, 2>(r + i, w9, init, y + i * yrs, n, yrs); break;
+    case 1: pad1_nr<P, 1>(r + i, w9, init, y + i * yrs, n, yrs); break;
+    default: break;
+  }
+}
+
+// NHWC 3x3, stride 1, dilation 1, one zero pixel each side. One output row from its source
+// rows (those inside the image) rows[k] with kernel rows tap[k].
+template <typename T>
+struct Nhwc3Row {
+  int64_t nrows;
+  const T* rows[3];
+  int64_t tap[3];
+  T* y;
+};
+
+// PB pixels from j0 times CU vectors of channels from c of one output row. Each source vector
+// is loaded once per row and feeds the (up to) three outputs that read it; a row's 3*CU weight
+// vectors stay in registers. E: 1 = pixel j0 - 1 is the zero padding, 2 = pixel j0 + PB is.
+// R3: exactly three source rows (fully unrolled). Sums: bias, then rows in order, then b.
+template <typename P, int PB, int CU, int E, bool R3>
+inline void nhwc3_block(const DwNhwc3x3<typename P::T>& a, const Nhwc3Row<typename P::T>& r,
+                        int64_t j0, int64_t c) {
+  using T = typename P::T;
+  using V = typename P::V;
+  constexpr int64_t W = P::W;
+  const int64_t C = a.C;
+  V acc[CU][PB];
+#pragma GCC unroll 4
+  for (int u = 0; u < CU; ++u) {
+    const V b0 = a.bias ? P::load(a.bias + c + u * W) : P::zero();
+#pragma GCC unroll 16
+    for (int i = 0; i < PB; ++i) acc[u][i] = b0;
+  }
+  const int64_t nrows = R3 ? 3 : r.nrows;
+#pragma GCC unroll 3
+  for (int64_t k = 0; k < nrows; ++k) {
+    const T* xb = r.rows[k] + (j0 - 1) * C + c;
+    const T* wr = a.w + (R3 ? k : r.tap[k]) * 3 * C + c;
+    V w0[CU], w1[CU], w2[CU];
+#pragma GCC unroll 4
+    for (int u = 0; u < CU; ++u) {
+      w0[u] = P::load(wr + u * W);
+      w1[u] = P::load(wr + C + u * W);
+      w2[u] = P::load(wr + 2 * C + u * W);
+    }
+#pragma GCC unroll 16
+    for (int q = 0; q < PB + 2; ++q) {
+      if ((E == 1 && q == 0) || (E == 2 && q == PB + 1)) continue;
+#pragma GCC unroll 4
+      for (int u = 0; u < CU; ++u) {
+        const V xv = P::load(xb + q * C + u * W);
+        if (q < PB) acc[u][q] = P::fma(w0[u], xv, acc[u][q]);
+        if (q >= 1 && q - 1 < PB) acc[u][q - 1] = P::fma(w1[u], xv, acc[u][q - 1]);
+        if (q >= 2) acc[u][q - 2] = P::fma(w2[u], xv, acc[u][q - 2]);
+      }
+    }
+  }
+  T* yb = r.y + j0 * C + c;
+#pragma GCC unroll 16
+  for (int i = 0; i < PB; ++i)
+#pragma GCC unroll 4
+    for (int u = 0; u < CU; ++u) P::store(yb + i * C + u * W, acc[u][i]);
+}
+
+// Two output rows from four source rows (all inside the image): output row i reads rows[i + a]
+// with kernel row a; each source vector is loaded once for both rows (the rows' six weight
+// vectors in registers), PB pixels x one vector of channels. Same sums, same order as above.
+template <typename P, int PB, int E>
+inline void nhwc3_pair_block(const DwNhwc3x3<typename P::T>& a, int64_t j0, int64_t c) {
+  using T = typename P::T;
+  using V = typename P::V;
+  const int64_t C = a.C;
+  V acc[2][PB];
+  const V b0 = a.bias ? P::load(a.bias + c) : P::zero();
+#pragma GCC unroll 16
+  for (int i = 0; i < PB; ++i) acc[0][i] = acc[1][i] = b0;
+#pragma GCC unroll 4
+  for (int k = 0; k < 4; ++k) {
+    const T* xb = a.rows[k] + (j0 - 1) * C + c;
+    V wa[3], wb[3];  // kernel row k for output row 0, k - 1 for output row 1
+#pragma GCC unroll 3
+    for (int b = 0; b < 3; ++b) {
+      if (k <= 2) wa[b] = P::load(a.w + (k * 3 + b) * C + c);
+      if (k >= 1) wb[b] = P::load(a.w + ((k - 1) * 3 + b) * C + c);
+    }
+#pragma GCC unroll 16
+    for (int q = 0; q < PB + 2; ++q) {
+      if ((E == 1 && q == 0) || (E == 2 && q == PB + 1)) continue;
+      const V xv = P::load(xb + q * C);
+#pragma GCC unroll 3
+      for (int b = 0; b < 3; ++b) {
+        const int i = q - b;
+        if (i < 0 || i >= PB) continue;
+        if (k <= 2) acc[0][i] = P::fma(wa[b], xv, acc[0][i]);
+        if (k >= 1) acc[1][i] = P::fma(wb[b], xv, acc[1][i]);
+      }
+    }
+  }
+  T* yb = a.y + j0 * C + c;
+#pragma GCC unroll 16
+  for (int i = 0; i < PB; ++i) {
+    P::store(yb + i * C, acc[0][i]);
+    P::store(yb + a.y_rs + i * C, acc[1][i]);
+  }
+}
+
+// The next block's new source pixels into L1: the line at channel c of each pixel and row,
+// called every 64 bytes of channels (the strided pixel streams defeat the hardware
+// prefetchers; measured ~20 % faster).
+struct Nhwc3Prefetch {
+  const void* const* rows;
+  int64_t nrows, j, cnt;
+};
+template <typename T>
+inline void nhwc3_prefetch(const Nhwc3Prefetch& f, int64_t C, int64_t c) {
+  if ((c * int64_t(sizeof(T))) % 64 != 0) return;
+  for (int64_t k = 0; k < f.nrows; ++k) {
+    const T* s = static_cast<const T*>(f.rows[k]) + f.j * C + c;
+    for (int64_t i = 0; i < f.cnt; ++i) __builtin_prefetch(s + i * C, 0, 3);
+  }
+}
+
+// PB pixels from j0, all channels, of one output row.
+template <typename P, int PB, int E, bool R3>
+void nhwc3_pixels_r(const DwNhwc3x3<typename P::T>& a, const Nhwc3Row<typename P::T>& r,
+                    int64_t j0, const Nhwc3Prefetch& f) {
+  using T = typename P::T;
+  constexpr int64_t W = P::W;
+  const int64_t C = a.C;
+  int64_t c = 0;
+  for (; c + 2 * W <= C; c += 2 * W) {
+    nhwc3_prefetch<T>(f, C, c);
+    if (2 * W * sizeof(T) > 64) nhwc3_prefetch<T>(f, C, c + W);
+    nhwc3_block<P, PB, 2, E, R3>(a, r, j0, c);
+  }
+  for (; c < C; c += W) {
+    if (c + W > C) c = C - W;  // overlapping last vector (pure outputs)
+    nhwc3_prefetch<T>(f, C, c);
+    nhwc3_block<P, PB, 1, E, R3>(a, r, j0, c);
+  }
+}
+
+// PB pixels from j0, all channels, of both output rows: as a pair, or one row after the other.
+template <typename P, int PB, int E>
+void nhwc3_pixels(const DwNhwc3x3<typename P::T>& a, const Nhwc3Row<typename P::T>* r,
+                  bool pair, int64_t j0) {
+  using T = typename P::T;
+  Nhwc3Prefetch f{pair ? reinterpret_cast<const void* const*>(a.rows)
+                       : reinterpret_cast<const void* const*>(r[0].rows),
+                  pair ? 4 : r[0].nrows, j0 + PB + 1,
+                  E == 2 ? 0 : std::min<int64_t>(PB, a.ncols - (j0 + PB + 1))};
+  if (pair) {
+    for (int64_t c = 0; c < a.C; c += P::W) {
+      if (c + P::W > a.C) c = a.C - P::W;  // overlapping last vector (pure outputs)
+      nhwc3_prefetch<T>(f, a.C, c);
+      nhwc3_pair_block<P, PB, E>(a, j0, c);
+    }
+    return;
+  }
+  for (int64_t i = 0; i < a.nout; ++i) {
+    if (i > 0) f.cnt = 0;  // (the first row's pass prefetched the shared rows)
+    if (r[i].nrows == 3)
+      nhwc3_pixels_r<P, PB, E, true>(a, r[i], j0, f);
+    else
+      nhwc3_pixels_r<P, PB, E, false>(a, r[i], j0, f);
+  }
+}
+
+template <typename P>
+void nhwc_row3x3(const DwNhwc3x3<typename P::T>& a) {
+  using T = typename P::T;
+  constexpr int64_t PB = 4;  // (measured: 4 x 2 vectors ~15 % faster than 8 x 1 for one row)
+  const int64_t n = a.ncols, C = a.C;
+  Nhwc3Row<T> r[2];
+  bool all = true;
+  for (int64_t i = 0; i < a.nout; ++i) {
+    r[i].nrows = 0;
+    r[i].y = a.y + i * a.y_rs;
+    for (int64_t t = 0; t < 3; ++t) {
+      const T* s = a.rows[i + t];
+      all = all && s;
+      if (!s) continue;
+      r[i].rows[r[i].nrows] = s;
+      r[i].tap[r[i].nrows++] = t;
+    }
+  }
+  if (n <= PB || C < P::W) {  // narrow rows or few channels: scalar, same order
+    for (int64_t i = 0; i < a.nout; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t c = 0; c < C; ++c) {
+          T s = a.bias ? a.bias[c] : T(0);
+          for (int64_t k = 0; k < r[i].nrows; ++k)
+            for (int64_t b = 0; b < 3; ++b) {
+              const int64_t col = j - 1 + b;
+              if (col >= 0 && col < n)
+                s += a.w[(r[i].tap[k] * 3 + b) * C + c] * r[i].rows[k][col * C + c];
+            }
+          r[i].y[j * C + c] = s;
+        }
+    return;
+  }
+  // both rows at once when all four source rows exist (measured ~25 % faster than one by one)
+  const bool pair = a.nout == 2 && all;
+  // prefetch cursors: a share of the next task's new source rows (and of its output rows, for
+  // writing) per block
+  const char* pf = static_cast<const char*>(a.prefetch);
+  const char* pfo = static_cast<const char*>(a.prefetch_out);
+  const char* pf_end = pf ? pf + a.prefetch_bytes : nullptr;
+  const int64_t pf_step = pf ? (a.prefetch_bytes / (n / PB + 1) | 63) + 1 : 0;
+  auto prefetch = [&]() {
+    const char* e = pf_end - pf > pf_step ? pf + pf_step : pf_end;
+    for (; pf < e; pf += 64) {
+      __builtin_prefetch(pf, 0, 2);
+      if (pfo) {
+        __builtin_prefetch(pfo, 1, 2);
+        pfo += 64;
+      }
+    }
+  };
+  // the last block overlaps its predecessor when PB does not divide n (pure outputs)
+  prefetch();
+  nhwc3_pixels<P, PB, 1>(a, r, pair, 0);
+  for (int64_t j = PB; j + PB < n; j += PB) {
+    prefetch();
+    nhwc3_pixels<P, PB, 0>(a, r, pair, j);
+  }
+  prefetch();
+  nhwc3_pixels<P, PB, 2>(a, r, pair, n - PB);
 }
 
 // G taps at once: each dy vector is loaded once and multiplied into G register accumulators
@@ -546,6 +830,8 @@ DwKernels<typename P::T> table() {
   DwKernels<typename P::T> k;
   k.rows = &rows<P>;
   k.rows3x3 = &rows3x3<P>;
+  k.rows3x3_pad1 = &rows3x3_pad1<P>;
+  k.nhwc_row3x3 = &nhwc_row3x3<P>;
   k.dot = &dot<P>;
   k.nhwc_row = &nhwc_row<P>;
   k.nhwc_dot = &nhwc_dot<P>;

@@ -186,6 +186,11 @@ inline void store_tile(const T* acc, int64_t nr_full, T* c, int64_t rs_c, int64_
 //   with the weights held in registers and each source vector shared by 3 output rows.
 //   Results may differ from dw_rows in the last bit (another summation order).
 //
+// dw_rows3x3_pad1  (NCHW, 3x3, stride 1, dilation 1, one zero column each side), read in place:
+//   y[i*y_rs + j] = init + sum_{a, b < 3} w9[a*3 + b] * r[i + a][j - 1 + b]   (0 outside [0, n))
+//   for i < nr, j < n; r holds nr + 2 row pointers of n elements (a zero row for padding rows).
+//   The same products in the same order as dw_rows3x3 on the zero-padded plane.
+//
 // dw_dot   (NCHW, SIMD along the row)
 //   acc[t*kDwLanes + l] += sum over i < nr, j < n with lane(j) == l of
 //                          dy[i*dy_rs + j] * src[t][i*src_rs + j]
@@ -198,6 +203,13 @@ inline void store_tile(const T* acc, int64_t nr_full, T* c, int64_t rs_c, int64_
 //                                          * rows[r][col_xoff[j*kmax + k] + c]      c in [0, C)
 //   summed over r, then k, in order. (One plan serves forward and input gradient.) Pixels
 //   j, j + jstep, ... with the same taps and evenly spaced sources are computed together.
+//
+// dw_nhwc_row3x3  (NHWC, 3x3, stride 1, dilation 1, one zero pixel each side), nout (1 or 2)
+//   output rows i from the nout + 2 source rows rows[q] (nullptr: a padding row, skipped):
+//   y[i*y_rs + j*C + c] = (bias ? bias[c] : 0)
+//       + sum_{a < 3, rows[i+a]} sum_{b < 3, 0 <= j-1+b < ncols} w[(a*3 + b)*C + c]
+//                                                              * rows[i+a][(j-1+b)*C + c]
+//   summed over a, then b, in order.
 //
 // dw_nhwc_dot  (NHWC weight gradient), for c in [0, C):
 //   acc[c] += sum_{i < count} dy[i*dy_ps + c] * x[i*x_step + c]   (i in increasing order)
@@ -230,6 +242,21 @@ struct DwNhwcRow {
 };
 
 template <typename T>
+struct DwNhwc3x3 {
+  int64_t nout;             // output rows: 1 or 2
+  const T* const* rows;     // nout + 2 source rows (first pixel; pixel stride C), nullptr: zero
+  int64_t ncols;            // pixels in each output row = in each source row
+  const T* w;               // [9][C], tap a*3 + b at w + (a*3 + b)*C
+  const T* bias;            // nullptr: 0
+  T* y;                     // output row i at y + i*y_rs, ncols pixels, pixel stride C
+  int64_t y_rs;
+  int64_t C;
+  const void* prefetch;     // optional: bytes to prefetch while the rows compute (the next
+  int64_t prefetch_bytes;   // task's new source rows), spread over the pixel blocks
+  void* prefetch_out;       // optional: the same number of bytes to prefetch for writing
+};
+
+template <typename T>
 struct DwKernels {
   void (*rows)(const T* const* src, const T* wts, int64_t ntaps, T init, T* y, int64_t n,
                int64_t nr, int64_t src_rs, int64_t y_rs) = nullptr;
@@ -237,7 +264,10 @@ struct DwKernels {
                   int64_t y_rs) = nullptr;
   void (*dot)(const T* dy, int64_t dy_rs, const T* const* src, int64_t ntaps, int64_t src_rs,
               int64_t nr, int64_t n, T* acc) = nullptr;
+  void (*rows3x3_pad1)(const T* const* r, const T* w9, T init, T* y, int64_t n, int64_t nr,
+                       int64_t y_rs) = nullptr;
   void (*nhwc_row)(const DwNhwcRow<T>& a) = nullptr;
+  void (*nhwc_row3x3)(const DwNhwc3x3<T>& a) = nullptr;
   void (*nhwc_dot)(const T* dy, int64_t dy_ps, const T* x, int64_t x_step, int64_t count,
                    int64_t C, T* acc) = nullptr;
   void (*nhwc_dot3)(const T* dy, const T* x, int64_t n, int64_t W, int64_t off, int64_t C,

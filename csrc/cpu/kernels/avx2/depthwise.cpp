@@ -17,6 +17,13 @@ struct PolF32 {
   static void store(T* p, V v) { _mm256_storeu_ps(p, v); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V load_zl(const T* p) {  // {0, p[0..6]}
+    const V v = _mm256_permutevar8x32_ps(load(p), _mm256_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6));
+    return _mm256_blend_ps(v, zero(), 1);
+  }
+  static V load_zh(const T* p) {  // {p[0..6], 0}
+    return _mm256_maskload_ps(p, _mm256_setr_epi32(-1, -1, -1, -1, -1, -1, -1, 0));
+  }
 };
 
 struct PolF64 {
@@ -29,6 +36,12 @@ struct PolF64 {
   static void store(T* p, V v) { _mm256_storeu_pd(p, v); }
   static V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  static V load_zl(const T* p) {  // {0, p[0..2]}
+    return _mm256_blend_pd(_mm256_permute4x64_pd(load(p), 0x90), zero(), 1);
+  }
+  static V load_zh(const T* p) {  // {p[0..2], 0}
+    return _mm256_maskload_pd(p, _mm256_setr_epi64x(-1, -1, -1, 0));
+  }
 };
 
 }  // namespace

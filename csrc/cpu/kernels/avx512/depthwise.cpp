@@ -17,6 +17,11 @@ struct PolF32 {
   static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V load_zl(const T* p) {  // {0, p[0..14]}
+    const __m512i idx = _mm512_setr_epi32(0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14);
+    return _mm512_maskz_permutexvar_ps(__mmask16(0xFFFE), idx, load(p));
+  }
+  static V load_zh(const T* p) { return _mm512_maskz_loadu_ps(__mmask16(0x7FFF), p); }
 };
 
 struct PolF64 {
@@ -29,6 +34,11 @@ struct PolF64 {
   static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
   static V add(V a, V b) { return _mm512_add_pd(a, b); }
+  static V load_zl(const T* p) {  // {0, p[0..6]}
+    const __m512i idx = _mm512_setr_epi64(0, 0, 1, 2, 3, 4, 5, 6);
+    return _mm512_maskz_permutexvar_pd(__mmask8(0xFE), idx, load(p));
+  }
+  static V load_zh(const T* p) { return _mm512_maskz_loadu_pd(__mmask8(0x7F), p); }
 };
 
 }  // namespace

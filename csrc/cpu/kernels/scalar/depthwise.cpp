@@ -17,6 +17,8 @@ struct Pol {
   static void store(T* p, V v) { *p = v; }
   static V fma(V a, V b, V c) { return a * b + c; }
   static V add(V a, V b) { return a + b; }
+  static V load_zl(const T*) { return T(0); }  // one lane: the zero only
+  static V load_zh(const T*) { return T(0); }
 };
 
 }  // namespace
