@@ -29,6 +29,7 @@ CASES = [
     (2, 20, 36, 20, 20, 3, 1, 1, 1, 2),     # groups with in-place rows
     (1, 3, 32, 30, 30, 7, 2, 3, 1, 1),      # stem-like: 7x7 stride 2 on 3 channels
     (1, 20, 24, 9, 9, 1, 1, 0, 1, 1),       # 1x1, channels not a multiple of the tile width
+    (1, 3, 16, 21, 21, 7, 2, 3, 1, 1),      # stem-like NHWC: 21-value runs gathered, then split
 ]
 
 
@@ -67,8 +68,8 @@ def test_weight_grad_matches_reference(case, layout, dtype, integer):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8]],
-                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8]]))
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8], CASES[11]],
+                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8], CASES[11]]))
 def test_weight_grad_thread_count_independent(case, layout, dtype):
     x, ws, go, kw = _data(case, layout, dtype, False)
     with fastconv.threads(1):
