@@ -1721,6 +1721,8 @@ void pack_pixel_major(const T* src, int64_t ld, int64_t nl, int64_t kn, int W, T
     case 4: pack_pixel_major_w<T, 4>(src, ld, nl, kn, buf); return;
     case 6: pack_pixel_major_w<T, 6>(src, ld, nl, kn, buf); return;
     case 8: pack_pixel_major_w<T, 8>(src, ld, nl, kn, buf); return;
+    case 16: pack_pixel_major_w<T, 16>(src, ld, nl, kn, buf); return;
+    case 32: pack_pixel_major_w<T, 32>(src, ld, nl, kn, buf); return;
     default:
       for (int64_t p = 0; p * W < nl; ++p)
         for (int64_t k = 0; k < kn; ++k)
@@ -1734,13 +1736,20 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const GemmKernel<T>& g = kernels().gemm<T>();
   const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk();
   const int64_t MR = g.mr, NR = g.nr, kc = g.kc;
-  // A blocks (outputs): MB x kc packed <= akb KiB stays in L2 while each B micro-panel (in L1)
-  // meets all of it; B blocks: <= qmax patch lanes.
+  // A (MR-wide panels: short copies) takes grad_out, C = dW^T written transposed, unless there
+  // are more outputs than patch entries or the reduction is short: then A takes the patches and
+  // C = dW[q][o] is stored as it is. Zen 3, 1 thread: 1x1_64to256 13.8 -> 12.6 ms; r3x3_512@7
+  // (392 pixels, dW 9 MiB: the transposed store cost 7 %) 26.3 -> 24.6 ms.
+  const bool a_col = Og > Q || p.batch * p.out_plane() < 2048;
+  const int64_t M = a_col ? Q : Og, N = a_col ? Og : Q;
+  // A blocks: MB x kc packed <= akb KiB stays in L2 while each B micro-panel (in L1) meets all
+  // of it; B blocks: <= kNhwcLanes lanes.
   constexpr int64_t akb = 256;
-  const int64_t rows = std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR);
-  const int64_t mb = div_up(Og, rows), MB = std::min(Og, div_up(div_up(Og, mb), MR) * MR);
-  const int64_t nb = div_up(Q, kNhwcLanes), NBB = std::min(Q, div_up(div_up(Q, nb), NR) * NR);
-  WgradSplit<T> split(p, Og, MB, Q, NBB);
+  const int64_t rows = std::min<int64_t>(
+      kNhwcLanes / MR * MR, std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR));
+  const int64_t mb = div_up(M, rows), MB = std::min(M, div_up(div_up(M, mb), MR) * MR);
+  const int64_t nb = div_up(N, kNhwcLanes), NBB = std::min(N, div_up(div_up(N, nb), NR) * NR);
+  WgradSplit<T> split(p, M, MB, N, NBB);
   const int64_t apan = div_up(MB, MR) * MR, bpan = div_up(NBB, NR) * NR;
   // scratch: A panels (apan x kc), B panels (bpan x kc), C block (MB x NBB)
   const int64_t per = checked_mul(apan + bpan, kc, "workspace size") + MB * NBB;
@@ -1749,13 +1758,16 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const ColGeom geom(p, gi);
     T* Bp = Ap + apan * kc;
     T* Cl = Bp + bpan * kc;
-    PanelRun runs[kNhwcLanes];  // the B block's runs (each holds >= 1 lane)
-    const int64_t nruns = panel_runs(geom, j0, j1 - j0, runs);
+    const int64_t q0 = a_col ? i0 : j0, q1 = a_col ? i1 : j1;  // the task's patch lanes
+    const int64_t o0 = a_col ? j0 : i0, o1 = a_col ? j1 : i1;  // and outputs
+    PanelRun runs[kNhwcLanes];  // the patch block's runs (each holds >= 1 lane)
+    const int64_t nruns = panel_runs(geom, q0, q1 - q0, runs);
     for (int64_t b0 = k0, kn = 0; b0 < k1; b0 += kn) {
       kn = div_up(k1 - b0, div_up(k1 - b0, kc));  // even depth blocks
       // dy[pp][g*Og + o]: lanes o, depth pp
-      pack_pixel_major(dy + b0 * O + gi * Og + i0, O, i1 - i0, kn, static_cast<int>(MR), Ap);
-      pack_nhwc_block(geom, x, runs, nruns, j0, j1, b0, kn, NR, Bp);
+      const T* dyb = dy + b0 * O + gi * Og + o0;
+      pack_pixel_major(dyb, O, o1 - o0, kn, static_cast<int>(a_col ? NR : MR), a_col ? Bp : Ap);
+      pack_nhwc_block(geom, x, runs, nruns, q0, q1, b0, kn, a_col ? MR : NR, a_col ? Ap : Bp);
       const bool acc = b0 > k0;
       for (int64_t jr = j0; jr < j1; jr += NR) {
         const int64_t nr = std::min<int64_t>(NR, j1 - jr);
@@ -1765,16 +1777,25 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
                 std::min<int64_t>(MR, i1 - i0 - ir), nr, acc);
       }
     }
-    // C[o][q] into dW[q][g*Og + o]
-    store_block_t(Cl, NBB, i1 - i0, j1 - j0, k1 <= k0, tk.base + j0 * O + gi * Og + i0, O);
+    T* wq = tk.base + gi * Og;  // dW[q][g*Og + o]
+    const bool empty = k1 <= k0;
+    if (!a_col) {  // C[o][q]
+      store_block_t(Cl, NBB, i1 - i0, j1 - j0, empty, wq + j0 * O + i0, O);
+    } else {  // C[q][o]
+      for (int64_t i = i0; i < i1; ++i) {
+        T* d = wq + i * O + j0;
+        if (empty)
+          std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(j1 - j0));
+        else
+          std::memcpy(d, Cl + (i - i0) * NBB, sizeof(T) * static_cast<size_t>(j1 - j0));
+      }
+    }
   });
 }
 
-// NHWC weight gradients take the NHWC driver unless they have more outputs per group than
-// patch entries (1x1_64to256 NHWC, 1 thread: 63 GFLOP/s in weight_grad_gemm against 56 here,
-// where the wide grad_out rows cost more to pack than the patches).
+// NHWC weight gradients take the NHWC driver.
 bool use_nhwc_weight_grad(const Conv2dParams& p) {
-  return p.layout == Layout::NHWC && p.out_cg() <= p.in_cg() * p.kk();
+  return p.layout == Layout::NHWC;
 }
 
 // NCHW weight gradients whose smaller side (outputs per group or patch length) fills the
@@ -1816,8 +1837,7 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
            "(in place where possible), only the smaller side transposed into micro-panels";
   if (op == ConvOp::WeightGrad && use_nhwc_weight_grad(p))
     return "implicit GEMM (im2col never materialised), channels in the vector lanes: grad_out "
-           "and the patches' contiguous runs packed pixel by pixel (plain copies), C block "
-           "written transposed";
+           "and the patches' contiguous runs packed pixel by pixel (plain copies)";
   if (op == ConvOp::WeightGrad && use_dot_weight_grad(p))
     return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
            "group or 1x1 stride 1: no transposing pack of the im2col rows)";
