@@ -31,9 +31,11 @@ CASES = [
     (1, 3, 32, 30, 30, 7, 2, 3, 1, 1),      # stem-like: 7x7 stride 2 on 3 channels
     (1, 20, 24, 9, 9, 1, 1, 0, 1, 1),       # 1x1, channels not a multiple of the tile width
     (1, 3, 16, 21, 21, 7, 2, 3, 1, 1),      # stem-like NHWC, short reduction: patches as A
-    (1, 3, 16, 96, 96, 7, 2, 3, 1, 1),      # stem-like NHWC, 2304 pixels: grad_out as A, the
-                                            # 21-value runs gathered into a row, then split
+    (1, 3, 16, 96, 96, 7, 2, 3, 1, 1),      # stem-like NHWC, 2304 pixels: the 21-value runs
+                                            # gathered into a row, then split into A panels
     (1, 3, 20, 12, 12, 3, 1, 2, 2, 1),      # 3-value runs (dilation) into 6-wide A panels
+    (1, 12, 20, 50, 50, 3, 1, 2, 2, 1),     # 12-value runs, 2500 pixels: grad_out as A, the
+                                            # runs gathered, then split into B panels
 ]
 
 
@@ -72,8 +74,8 @@ def test_weight_grad_matches_reference(case, layout, dtype, integer):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8], CASES[12]],
-                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8], CASES[12]]))
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8], CASES[12], CASES[14]],
+                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8], CASES[12], CASES[14]]))
 def test_weight_grad_thread_count_independent(case, layout, dtype):
     x, ws, go, kw = _data(case, layout, dtype, False)
     with fastconv.threads(1):

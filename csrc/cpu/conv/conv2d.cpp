@@ -1633,6 +1633,26 @@ inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T
   }
 }
 
+// row[p * pstride + l] = lin[p * W + l] for p < panels, l < W: fixed-size copies.
+template <typename T, int W>
+inline void split_row_w(T* row, int64_t pstride, const T* lin, int64_t panels) {
+  for (int64_t p = 0; p < panels; ++p) std::memcpy(row + p * pstride, lin + p * W, W * sizeof(T));
+}
+
+template <typename T>
+inline void split_row(T* row, int64_t pstride, const T* lin, int64_t panels, int64_t W) {
+  switch (W) {
+    case 4: split_row_w<T, 4>(row, pstride, lin, panels); return;
+    case 6: split_row_w<T, 6>(row, pstride, lin, panels); return;
+    case 8: split_row_w<T, 8>(row, pstride, lin, panels); return;
+    case 16: split_row_w<T, 16>(row, pstride, lin, panels); return;
+    case 32: split_row_w<T, 32>(row, pstride, lin, panels); return;
+    default:
+      for (int64_t p = 0; p < panels; ++p)
+        std::memcpy(row + p * pstride, lin + p * W, static_cast<size_t>(W) * sizeof(T));
+  }
+}
+
 // Packs the B block: patch lanes [j0, j1) as runs (`nruns` of them, lanes counted from j0) into
 // ceil((j1 - j0) / NR) micro-panels [kn][NR] (lanes past j1 zero) over pixels [b0, b0 + kn)
 // of the flattened batch. Pixel-outer, so each pixel's input rows are read front to back once
@@ -1646,9 +1666,9 @@ void pack_nhwc_block(const ColGeom& G, const T* x, const PanelRun* runs, int64_t
   const int64_t span_w = (P.k_w - 1) * P.dil_w;
   const int64_t nl = j1 - j0, pstride = kn * NR, panels = div_up(nl, NR);
   const int64_t last = (nl / NR) * pstride;  // the panel holding lane nl (when nl < panels*NR)
-  // Runs shorter than a panel (few channels: the stem's 21-value kernel rows) are gathered into
-  // one contiguous row first, then split into panels with whole-panel copies.
-  const bool linear = nl < 2 * NR * nruns;
+  // Runs of a few panels at most (few channels: the stem's 21-value kernel rows) are gathered
+  // into one contiguous row first, then split into panels with whole-panel copies.
+  const bool linear = nl < 4 * NR * nruns;
   T lin[kNhwcLanes + 32] = {};
   T* row = nullptr;
   const auto put = [&](int64_t lane, const T* src, int64_t len) {
@@ -1682,8 +1702,7 @@ void pack_nhwc_block(const ColGeom& G, const T* x, const PanelRun* runs, int64_t
       }
     }
     if (linear)  // lin past nl stays zero
-      for (int64_t pi = 0; pi < panels; ++pi)
-        copy_panel_row(row + pi * pstride, lin + pi * NR, static_cast<int>(NR));
+      split_row(row, pstride, lin, panels, NR);
     else
       for (int64_t l = nl % NR; l < panels * NR - nl + nl % NR; ++l) row[last + l] = T(0);
     if (++ow == P.out_w) {
@@ -1737,10 +1756,11 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk();
   const int64_t MR = g.mr, NR = g.nr, kc = g.kc;
   // A (MR-wide panels: short copies) takes grad_out, C = dW^T written transposed, unless there
-  // are more outputs than patch entries or the reduction is short: then A takes the patches and
-  // C = dW[q][o] is stored as it is. Zen 3, 1 thread: 1x1_64to256 13.8 -> 12.6 ms; r3x3_512@7
-  // (392 pixels, dW 9 MiB: the transposed store cost 7 %) 26.3 -> 24.6 ms.
-  const bool a_col = Og > Q || p.batch * p.out_plane() < 2048;
+  // are more outputs than patch entries, the reduction is short or the channels are few: then A
+  // takes the patches and C = dW[q][o] is stored as it is. Zen 3, 1 thread: 1x1_64to256 13.8 ->
+  // 12.6 ms; r3x3_512@7 (392 pixels, dW 9 MiB: the transposed store cost 7 %) 26.3 -> 24.6 ms;
+  // the stem (147 patch entries: 8 % of the 16-wide panels' lanes idle) 31.5 -> 29.2 ms.
+  const bool a_col = Og > Q || p.batch * p.out_plane() < 2048 || p.in_cg() < 8;
   const bool prefetch = is_plain_gemm(p);  // 1x1 stride 1: see the depth-block loop
   const int64_t M = a_col ? Q : Og, N = a_col ? Og : Q;
   // A blocks: MB x kc packed <= akb KiB stays in L2 while each B micro-panel (in L1) meets all
