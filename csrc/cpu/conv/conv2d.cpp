@@ -1666,9 +1666,10 @@ void pack_nhwc_block(const ColGeom& G, const T* x, const PanelRun* runs, int64_t
   const int64_t span_w = (P.k_w - 1) * P.dil_w;
   const int64_t nl = j1 - j0, pstride = kn * NR, panels = div_up(nl, NR);
   const int64_t last = (nl / NR) * pstride;  // the panel holding lane nl (when nl < panels*NR)
-  // Runs of a few panels at most (few channels: the stem's 21-value kernel rows) are gathered
-  // into one contiguous row first, then split into panels with whole-panel copies.
-  const bool linear = nl < 4 * NR * nruns;
+  // Runs of a few panels at most (few channels: the stem's 21-value kernel rows), and any runs
+  // into narrow (A) panels, are gathered into one contiguous row first, then split into panels
+  // with whole-panel copies (1x1_64to256 NHWC, 1 thread: -2 %).
+  const bool linear = nl < 4 * NR * nruns || NR < 8;
   T lin[kNhwcLanes + 32] = {};
   T* row = nullptr;
   const auto put = [&](int64_t lane, const T* src, int64_t len) {
