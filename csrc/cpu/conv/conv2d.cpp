@@ -1611,28 +1611,6 @@ inline void copy_run(T* d, const T* s, int64_t len) {
   }
 }
 
-// Copies `len` values of `src` (zeros where src is null) to lanes [lane, lane + len) of the B
-// block's row kk, split at micro-panel boundaries: [kn][NR] panels, panel stride kn*NR.
-template <typename T>
-inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T* src,
-                      int64_t len) {
-  int64_t pi = lane / NR, l = lane - pi * NR;
-  while (len > 0) {
-    const int64_t m = std::min(len, NR - l);
-    T* d = row + pi * pstride + l;
-    if (!src)
-      for (int64_t e = 0; e < m; ++e) d[e] = T(0);
-    else if (m == NR)
-      copy_panel_row(d, src, static_cast<int>(NR));
-    else
-      copy_run(d, src, m);
-    if (src) src += m;
-    len -= m;
-    ++pi;
-    l = 0;
-  }
-}
-
 // row[p * pstride + l] = lin[p * W + l] for p < panels, l < W: fixed-size copies.
 template <typename T, int W>
 inline void split_row_w(T* row, int64_t pstride, const T* lin, int64_t panels) {
@@ -1650,6 +1628,35 @@ inline void split_row(T* row, int64_t pstride, const T* lin, int64_t panels, int
     default:
       for (int64_t p = 0; p < panels; ++p)
         std::memcpy(row + p * pstride, lin + p * W, static_cast<size_t>(W) * sizeof(T));
+  }
+}
+
+// Copies `len` values of `src` (zeros where src is null) to lanes [lane, lane + len) of the B
+// block's row kk, split at micro-panel boundaries: [kn][NR] panels, panel stride kn*NR.
+template <typename T>
+inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T* src,
+                      int64_t len) {
+  int64_t pi = lane / NR, l = lane - pi * NR;
+  if (src && l == 0 && len >= NR) {  // whole panels: one width dispatch for all of them
+    const int64_t full = len / NR;
+    split_row(row + pi * pstride, pstride, src, full, NR);
+    pi += full;
+    src += full * NR;
+    len -= full * NR;
+  }
+  while (len > 0) {
+    const int64_t m = std::min(len, NR - l);
+    T* d = row + pi * pstride + l;
+    if (!src)
+      for (int64_t e = 0; e < m; ++e) d[e] = T(0);
+    else if (m == NR)
+      copy_panel_row(d, src, static_cast<int>(NR));
+    else
+      copy_run(d, src, m);
+    if (src) src += m;
+    len -= m;
+    ++pi;
+    l = 0;
   }
 }
 
