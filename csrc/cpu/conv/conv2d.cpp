@@ -1269,33 +1269,17 @@ struct WgradSplit {
 // ------------------------------------------------------------------------------------------
 template <typename T>
 void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  // NCHW only (NHWC weight gradients all take weight_grad_nhwc): C = dW[o][q], M = Og, N = Q.
   const GemmKernel<T>& g = kernels().gemm<T>();
   const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk(), P = p.out_plane();
-  const bool nchw = p.layout == Layout::NCHW;
-  // Output blocks: C = dW[o][q] (M = Og, N = Q) for NCHW and for NHWC with few channels (whose
-  // channel runs are too short to pack from: the pixel runs of each q are read instead and the
-  // tile is stored transposed); else NHWC C = dW[q][o] (M = Q, N = Og).
-  const bool o_rows = nchw || p.in_cg() < 8;
-  const int64_t M = o_rows ? Og : Q, Nn = o_rows ? Q : Og;
-  WgradSplit<T> split(p, M, g.mc, Nn, g.nc, &gemm_wgrad_chunks);
+  WgradSplit<T> split(p, Og, g.mc, Q, g.nc, &gemm_wgrad_chunks);
   split.run(gemm_workspace_size(g), dw, [&](const typename WgradSplit<T>::Task& tk, T* ws) {
     const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
-    T* base = tk.base;
     const ColGeom geom(p, gi);
-    const ColQLanes<T> col(geom, x, o_rows);
-    if (nchw) {
-      const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
-      T* c = base + gi * Og * Q + i0 * Q + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, ws);
-    } else if (o_rows) {
-      const StridedSource<T> A(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
-      T* c = base + j0 * O + gi * Og + i0;           // dW[q][g*Og + o]: rs 1 (o), cs O (q)
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, 1, O, false, ws);
-    } else {
-      const StridedSource<T> B(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
-      T* c = base + i0 * O + gi * Og + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, ws);
-    }
+    const ColQLanes<T> col(geom, x, true);
+    const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
+    T* c = tk.base + gi * Og * Q + i0 * Q + j0;
+    gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, ws);
   });
 }
 
@@ -1555,20 +1539,18 @@ bool use_dot_weight_grad(const Conv2dParams& p) {
 
 // ------------------------------------------------------------------------------------------
 // weight gradient, NHWC: dW[q][o] = sum_pp col[pp][q] * dy[pp][o]. Both operands are
-// pixel-major, i.e. already "depth x lanes": packing is plain copies, no transposes.
-// A = grad_out (lanes o, MR wide), packed once per depth block into the task's A block (L2),
-// each pixel's grad_out row read front to back. B = patch lanes q: one NR-wide micro-panel at
-// a time, packed right before the A block meets it (it stays in L1), so there is no B block
-// and the task's C block can span all patch lanes of a layer (the A block is packed once).
-// Patch lanes are copied as runs of consecutive (kw, c) entries of one kernel row, which are
-// contiguous in an NHWC image (a 7x7 stem with 3 channels: 21 values per run). The C[o][q]
-// block of a task is accumulated in scratch and written transposed into dW once.
+// pixel-major, i.e. already "depth x lanes": packing is plain copies, no transposes, pixel by
+// pixel (each pixel's grad_out row and input rows read front to back once). Patch lanes are
+// copied as runs of consecutive (kw, c) entries of one kernel row, which are contiguous in an
+// NHWC image (a 7x7 stem with 3 channels: 21 values per run). grad_out or the patches take the
+// MR-wide A panels (see weight_grad_nhwc); a task's C block is accumulated in scratch and
+// written into dW once (transposed when it is dW^T).
 // ------------------------------------------------------------------------------------------
 
-// Patch lanes per B block of the NHWC weight-gradient driver (256 KiB packed for float32).
+// Lanes per packed block of the NHWC weight-gradient driver (256 KiB of float32 at kc = 256).
 constexpr int64_t kNhwcLanes = 256;
 
-// Lanes [lane, lane + len) of a B block: patch entries (kh, kw, c), (kh, kw, c + 1), ...
+// Lanes [lane, lane + len) of a patch block: patch entries (kh, kw, c), (kh, kw, c + 1), ...
 // that are contiguous in the image wherever the pixel's kernel window lies inside it
 // horizontally (across taps only when dil_w == 1 and the group holds every channel).
 struct PanelRun {
@@ -1595,7 +1577,7 @@ inline int64_t panel_runs(const ColGeom& G, int64_t j0, int64_t nl, PanelRun* ru
   return count;
 }
 
-// d[0, len) = s[0, len) with fixed-size (inlined) copies; len <= a few vectors.
+// d[0, len) = s[0, len) with fixed-size (inlined) vector copies; meant for short runs.
 template <typename T>
 inline void copy_run(T* d, const T* s, int64_t len) {
   constexpr int64_t V = 32 / sizeof(T);  // one AVX vector
@@ -1631,8 +1613,9 @@ inline void split_row(T* row, int64_t pstride, const T* lin, int64_t panels, int
   }
 }
 
-// Copies `len` values of `src` (zeros where src is null) to lanes [lane, lane + len) of the B
-// block's row kk, split at micro-panel boundaries: [kn][NR] panels, panel stride kn*NR.
+// Copies `len` values of `src` (zeros where src is null) to lanes [lane, lane + len) of one
+// depth row of a packed block, split at micro-panel boundaries ([kn][NR] panels, panel stride
+// pstride = kn*NR; row points at the row in panel 0).
 template <typename T>
 inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T* src,
                       int64_t len) {
@@ -1660,8 +1643,9 @@ inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T
   }
 }
 
-// Packs the B block: patch lanes [j0, j1) as runs (`nruns` of them, lanes counted from j0) into
-// ceil((j1 - j0) / NR) micro-panels [kn][NR] (lanes past j1 zero) over pixels [b0, b0 + kn)
+// Packs a patch block: patch lanes [j0, j1) as runs (`nruns` of them, lanes counted from j0)
+// into ceil((j1 - j0) / NR) micro-panels [kn][NR] (lanes past j1 zero; NR: the panel width of
+// the side the patches take) over pixels [b0, b0 + kn)
 // of the flattened batch. Pixel-outer, so each pixel's input rows are read front to back once
 // (panel-outer reads of wide rows missed the cache); pixels advance incrementally.
 template <typename T>
