@@ -2,8 +2,9 @@
 
 The cases are shaped to reach every branch of the NCHW row-A driver (weight_grad_rows: im2col
 rows or grad_out rows as the A side, rows read in place or copied, several A and B blocks,
-reduction chunks) and of the NHWC driver (weight_grad_nhwc: several output and patch blocks,
-channel runs that are not a multiple of the vector width, padding, stride, dilation, groups),
+reduction chunks) and of the NHWC driver (weight_grad_nhwc: grad_out or the patches as the A
+side, several output and patch blocks, channel runs that are not a multiple of the vector width
+or shorter than a panel, padding, stride, dilation, groups),
 in both layouts and both dtypes; and the result must be bitwise identical for 1 and 2 threads.
 """
 import numpy as np
@@ -29,6 +30,12 @@ CASES = [
     (2, 20, 36, 20, 20, 3, 1, 1, 1, 2),     # groups with in-place rows
     (1, 3, 32, 30, 30, 7, 2, 3, 1, 1),      # stem-like: 7x7 stride 2 on 3 channels
     (1, 20, 24, 9, 9, 1, 1, 0, 1, 1),       # 1x1, channels not a multiple of the tile width
+    (1, 3, 16, 21, 21, 7, 2, 3, 1, 1),      # stem-like NHWC, short reduction: patches as A
+    (1, 3, 16, 96, 96, 7, 2, 3, 1, 1),      # stem-like NHWC, 2304 pixels: the 21-value runs
+                                            # gathered into a row, then split into A panels
+    (1, 3, 20, 12, 12, 3, 1, 2, 2, 1),      # 3-value runs (dilation) into 6-wide A panels
+    (1, 12, 20, 50, 50, 3, 1, 2, 2, 1),     # 12-value runs, 2500 pixels: grad_out as A, the
+                                            # runs gathered, then split into B panels
 ]
 
 
@@ -67,8 +74,8 @@ def test_weight_grad_matches_reference(case, layout, dtype, integer):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
-@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8]],
-                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8]]))
+@pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[4], CASES[8], CASES[12], CASES[14]],
+                         ids=_ids([CASES[0], CASES[3], CASES[4], CASES[8], CASES[12], CASES[14]]))
 def test_weight_grad_thread_count_independent(case, layout, dtype):
     x, ws, go, kw = _data(case, layout, dtype, False)
     with fastconv.threads(1):

@@ -1544,33 +1544,17 @@ struct WgradSplit {
 // ------------------------------------------------------------------------------------------
 template <typename T>
 void weight_grad_gemm(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  // NCHW only (NHWC weight gradients all take weight_grad_nhwc): C = dW[o][q], M = Og, N = Q.
   const GemmKernel<T>& g = kernels().gemm<T>();
   const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk(), P = p.out_plane();
-  const bool nchw = p.layout == Layout::NCHW;
-  // Output blocks: C = dW[o][q] (M = Og, N = Q) for NCHW and for NHWC with few channels (whose
-  // channel runs are too short to pack from: the pixel runs of each q are read instead and the
-  // tile is stored transposed); else NHWC C = dW[q][o] (M = Q, N = Og).
-  const bool o_rows = nchw || p.in_cg() < 8;
-  const int64_t M = o_rows ? Og : Q, Nn = o_rows ? Q : Og;
-  WgradSplit<T> split(p, M, g.mc, Nn, g.nc, &gemm_wgrad_chunks);
+  WgradSplit<T> split(p, Og, g.mc, Q, g.nc, &gemm_wgrad_chunks);
   split.run(gemm_workspace_size(g), dw, [&](const typename WgradSplit<T>::Task& tk, T* ws) {
     const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
-    T* base = tk.base;
     const ColGeom geom(p, gi);
-    const ColQLanes<T> col(geom, x, o_rows);
-    if (nchw) {
-      const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
-      T* c = base + gi * Og * Q + i0 * Q + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, ws);
-    } else if (o_rows) {
-      const StridedSource<T> A(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
-      T* c = base + j0 * O + gi * Og + i0;           // dW[q][g*Og + o]: rs 1 (o), cs O (q)
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, 1, O, false, ws);
-    } else {
-      const StridedSource<T> B(dy + gi * Og, 1, O);  // dy[pp][o]: lanes o, depth pp
-      T* c = base + i0 * O + gi * Og + j0;
-      gemm_serial(g, i0, i1, j0, j1, k0, k1, col, B, c, O, 1, false, ws);
-    }
+    const ColQLanes<T> col(geom, x, true);
+    const BatchedRows<T> A(dy + gi * Og * P, P, O * P);
+    T* c = tk.base + gi * Og * Q + i0 * Q + j0;
+    gemm_serial(g, i0, i1, j0, j1, k0, k1, A, col, c, Q, 1, false, ws);
   });
 }
 
@@ -1829,84 +1813,207 @@ bool use_dot_weight_grad(const Conv2dParams& p) {
 }
 
 // ------------------------------------------------------------------------------------------
-// weight gradient, NHWC with >= 8 channels per group: dW[q][o] = sum_pp col[pp][q] * dy[pp][o].
-// Both operands are pixel-major, i.e. already "depth x lanes": packing is plain copies, no
-// transposes. A = grad_out (lanes o, MR wide: MR contiguous outputs per pixel), B = im2col
-// (lanes q, NR wide: each pixel's patch is Cg-long channel runs, copied NR at a time). The
-// C[o][q] block of a task is accumulated in scratch and written transposed into dW once.
+// weight gradient, NHWC: dW[q][o] = sum_pp col[pp][q] * dy[pp][o]. Both operands are
+// pixel-major, i.e. already "depth x lanes": packing is plain copies, no transposes, pixel by
+// pixel (each pixel's grad_out row and input rows read front to back once). Patch lanes are
+// copied as runs of consecutive (kw, c) entries of one kernel row, which are contiguous in an
+// NHWC image (a 7x7 stem with 3 channels: 21 values per run). grad_out or the patches take the
+// MR-wide A panels (see weight_grad_nhwc); a task's C block is accumulated in scratch and
+// written into dW once (transposed when it is dW^T).
 // ------------------------------------------------------------------------------------------
 
-// Packs B = col lanes q in [j0, j0 + nl), depth = pixels [b0, b0 + kn) of the flattened batch,
-// into [kn][NR] panels (lanes past nl zero-filled). Panel and lane advance incrementally (no
-// division per run); full-width segments are fixed-size copies.
-template <typename T>
-void pack_nhwc_col_lanes(const ColGeom& G, const T* x, int64_t j0, int64_t nl, int64_t b0,
-                         int64_t kn, int NR, T* buf) {
+// Lanes per packed block of the NHWC weight-gradient driver (256 KiB of float32 at kc = 256).
+constexpr int64_t kNhwcLanes = 256;
+
+// Lanes [lane, lane + len) of a patch block: patch entries (kh, kw, c), (kh, kw, c + 1), ...
+// that are contiguous in the image wherever the pixel's kernel window lies inside it
+// horizontally (across taps only when dil_w == 1 and the group holds every channel).
+struct PanelRun {
+  int64_t lane, len, kh, kw, c;
+};
+
+// Splits patch lanes [j0, j0 + nl) into runs (lanes counted from j0); returns how many.
+inline int64_t panel_runs(const ColGeom& G, int64_t j0, int64_t nl, PanelRun* runs) {
   const Conv2dParams& P = G.P;
-  const int64_t Cg = G.Cg;
-  const int64_t t0 = j0 / Cg, c0 = j0 % Cg;
-  for (int64_t kk = 0; kk < kn; ++kk) {
-    const int64_t pp = b0 + kk, n = pp / G.npix, pix = pp % G.npix;
-    const int64_t ih0 = (pix / P.out_w) * P.stride_h - P.pad_top;
-    const int64_t iw0 = (pix % P.out_w) * P.stride_w - P.pad_left;
-    const T* xn = x + n * G.img + G.c_off;
-    T* d = buf + kk * NR;  // panel 0, lane 0 of this depth row
-    int64_t lane = 0, left = nl, tap = t0, c = c0;
-    while (left > 0) {
-      const int64_t kh = tap / P.k_w, kw = tap % P.k_w;
-      const int64_t ih = ih0 + kh * P.dil_h, iw = iw0 + kw * P.dil_w;
-      const bool pad = ih < 0 || ih >= P.in_h || iw < 0 || iw >= P.in_w;
-      const T* src = pad ? nullptr : xn + ih * G.hs + iw * G.ws + c;
-      int64_t run = std::min(Cg - c, left);
-      left -= run;
-      while (run > 0) {
-        const int64_t m = std::min<int64_t>(run, NR - lane);
-        if (!src)
-          for (int64_t e = 0; e < m; ++e) d[lane + e] = T(0);
-        else if (m == NR)
-          copy_panel_row(d, src, NR);
-        else
-          for (int64_t e = 0; e < m; ++e) d[lane + e] = src[e];
-        if (src) src += m;
-        run -= m;
-        lane += m;
-        if (lane == NR) {
-          lane = 0;
-          d += kn * NR;
-        }
-      }
-      ++tap;
-      c = 0;
-    }
-    if (lane > 0)
-      for (int64_t e = lane; e < NR; ++e) d[e] = T(0);
+  const bool merge_taps = P.dil_w == 1 && G.Cg == P.in_c;
+  int64_t count = 0, c = j0 % G.Cg, tap = j0 / G.Cg;
+  for (int64_t lane = 0; lane < nl;) {
+    const int64_t kh = tap / P.k_w, kw = tap % P.k_w;
+    // entries left in this tap, then in the rest of the kernel row when taps are contiguous
+    int64_t len = G.Cg - c;
+    if (merge_taps) len += (P.k_w - 1 - kw) * G.Cg;
+    len = std::min(len, nl - lane);
+    runs[count++] = PanelRun{lane, len, kh, kw, c};
+    lane += len;
+    const int64_t e = c + len;  // entries past the first tap's channel 0
+    tap += e / G.Cg;
+    c = e % G.Cg;
+  }
+  return count;
+}
+
+// d[0, len) = s[0, len) with fixed-size (inlined) vector copies; meant for short runs.
+template <typename T>
+inline void copy_run(T* d, const T* s, int64_t len) {
+  constexpr int64_t V = 32 / sizeof(T);  // one AVX vector
+  if (len >= V) {
+    int64_t e = 0;
+    for (; e + V <= len; e += V) std::memcpy(d + e, s + e, V * sizeof(T));
+    if (e < len) std::memcpy(d + len - V, s + len - V, V * sizeof(T));  // overlapping tail
+  } else if (len >= V / 2) {
+    std::memcpy(d, s, V / 2 * sizeof(T));
+    std::memcpy(d + len - V / 2, s + len - V / 2, V / 2 * sizeof(T));
+  } else {
+    for (int64_t e = 0; e < len; ++e) d[e] = s[e];
   }
 }
 
-// Packs lanes [l0, l0 + nl) x depth [0, kn) of a pixel-major matrix (element (lane, k) at
-// src[k*ld + lane]) into [kn][W] panels, lanes past nl zero-filled: fixed-width row copies.
+// row[p * pstride + l] = lin[p * W + l] for p < panels, l < W: fixed-size copies.
+template <typename T, int W>
+inline void split_row_w(T* row, int64_t pstride, const T* lin, int64_t panels) {
+  for (int64_t p = 0; p < panels; ++p) std::memcpy(row + p * pstride, lin + p * W, W * sizeof(T));
+}
+
 template <typename T>
-void pack_pixel_major(const T* src, int64_t ld, int64_t l0, int64_t nl, int64_t kn, int W,
-                      T* buf) {
-  const int64_t full = nl / W, rem = nl - full * W;
-  for (int64_t p = 0; p * W < nl; ++p) {
-    T* d = buf + p * kn * W;
-    const T* s = src + l0 + p * W;
-    if (p < full) {
-      switch (W) {
-        case 6:
-          for (int64_t k = 0; k < kn; ++k) std::memcpy(d + k * 6, s + k * ld, 6 * sizeof(T));
-          break;
-        case 4:
-          for (int64_t k = 0; k < kn; ++k) std::memcpy(d + k * 4, s + k * ld, 4 * sizeof(T));
-          break;
-        default:
-          for (int64_t k = 0; k < kn; ++k) copy_panel_row(d + k * W, s + k * ld, W);
+inline void split_row(T* row, int64_t pstride, const T* lin, int64_t panels, int64_t W) {
+  switch (W) {
+    case 4: split_row_w<T, 4>(row, pstride, lin, panels); return;
+    case 6: split_row_w<T, 6>(row, pstride, lin, panels); return;
+    case 8: split_row_w<T, 8>(row, pstride, lin, panels); return;
+    case 16: split_row_w<T, 16>(row, pstride, lin, panels); return;
+    case 32: split_row_w<T, 32>(row, pstride, lin, panels); return;
+    default:
+      for (int64_t p = 0; p < panels; ++p)
+        std::memcpy(row + p * pstride, lin + p * W, static_cast<size_t>(W) * sizeof(T));
+  }
+}
+
+// Copies `len` values of `src` (zeros where src is null) to lanes [lane, lane + len) of one
+// depth row of a packed block, split at micro-panel boundaries ([kn][NR] panels, panel stride
+// pstride = kn*NR; row points at the row in panel 0).
+template <typename T>
+inline void put_lanes(T* row, int64_t pstride, int64_t NR, int64_t lane, const T* src,
+                      int64_t len) {
+  int64_t pi = lane / NR, l = lane - pi * NR;
+  if (src && l == 0 && len >= NR) {  // whole panels: one width dispatch for all of them
+    const int64_t full = len / NR;
+    split_row(row + pi * pstride, pstride, src, full, NR);
+    pi += full;
+    src += full * NR;
+    len -= full * NR;
+  }
+  while (len > 0) {
+    const int64_t m = std::min(len, NR - l);
+    T* d = row + pi * pstride + l;
+    if (!src)
+      for (int64_t e = 0; e < m; ++e) d[e] = T(0);
+    else if (m == NR)
+      copy_panel_row(d, src, static_cast<int>(NR));
+    else
+      copy_run(d, src, m);
+    if (src) src += m;
+    len -= m;
+    ++pi;
+    l = 0;
+  }
+}
+
+// Packs a patch block: patch lanes [j0, j1) as runs (`nruns` of them, lanes counted from j0)
+// into ceil((j1 - j0) / NR) micro-panels [kn][NR] (lanes past j1 zero; NR: the panel width of
+// the side the patches take) over pixels [b0, b0 + kn)
+// of the flattened batch. Pixel-outer, so each pixel's input rows are read front to back once
+// (panel-outer reads of wide rows missed the cache); pixels advance incrementally.
+template <typename T>
+void pack_nhwc_block(const ColGeom& G, const T* x, const PanelRun* runs, int64_t nruns,
+                     int64_t j0, int64_t j1, int64_t b0, int64_t kn, int64_t NR, T* buf) {
+  const Conv2dParams& P = G.P;
+  int64_t n = b0 / G.npix, pix = b0 % G.npix;
+  int64_t oh = pix / P.out_w, ow = pix % P.out_w;
+  const int64_t span_w = (P.k_w - 1) * P.dil_w;
+  const int64_t nl = j1 - j0, pstride = kn * NR, panels = div_up(nl, NR);
+  const int64_t last = (nl / NR) * pstride;  // the panel holding lane nl (when nl < panels*NR)
+  // Runs of a few panels at most (few channels: the stem's 21-value kernel rows), and any runs
+  // into narrow (A) panels, are gathered into one contiguous row first, then split into panels
+  // with whole-panel copies (1x1_64to256 NHWC, 1 thread: -2 %).
+  const bool linear = nl < 4 * NR * nruns || NR < 8;
+  T lin[kNhwcLanes + 32] = {};
+  T* row = nullptr;
+  const auto put = [&](int64_t lane, const T* src, int64_t len) {
+    if (!linear)
+      put_lanes(row, pstride, NR, lane, src, len);
+    else if (src)
+      copy_run(lin + lane, src, len);
+    else
+      for (int64_t e = 0; e < len; ++e) lin[lane + e] = T(0);
+  };
+  for (int64_t kk = 0; kk < kn; ++kk) {
+    const int64_t ih0 = oh * P.stride_h - P.pad_top, iw0 = ow * P.stride_w - P.pad_left;
+    const T* xn = x + n * G.img + G.c_off;
+    const bool inside = iw0 >= 0 && iw0 + span_w < P.in_w;
+    row = buf + kk * NR;
+    for (int64_t r = 0; r < nruns; ++r) {
+      const PanelRun& u = runs[r];
+      const int64_t ih = ih0 + u.kh * P.dil_h;
+      if (ih < 0 || ih >= P.in_h) {
+        put(u.lane, nullptr, u.len);
+      } else if (inside) {
+        put(u.lane, xn + ih * G.hs + (iw0 + u.kw * P.dil_w) * G.ws + u.c, u.len);
+      } else {  // tap by tap, zero where the tap falls into the left or right padding
+        for (int64_t e = 0, kw = u.kw, c = u.c; e < u.len; ++kw, c = 0) {
+          const int64_t m = std::min(G.Cg - c, u.len - e);
+          const int64_t iw = iw0 + kw * P.dil_w;
+          const bool pad = iw < 0 || iw >= P.in_w;
+          put(u.lane + e, pad ? nullptr : xn + ih * G.hs + iw * G.ws + c, m);
+          e += m;
+        }
       }
-    } else {
-      for (int64_t k = 0; k < kn; ++k)
-        for (int64_t l = 0; l < W; ++l) d[k * W + l] = l < rem ? s[k * ld + l] : T(0);
     }
+    if (linear)  // lin past nl stays zero
+      split_row(row, pstride, lin, panels, NR);
+    else
+      for (int64_t l = nl % NR; l < panels * NR - nl + nl % NR; ++l) row[last + l] = T(0);
+    if (++ow == P.out_w) {
+      ow = 0;
+      if (++oh == P.out_h) {
+        oh = 0;
+        ++n;
+      }
+    }
+  }
+}
+
+// Packs lanes [0, nl) x depth [0, kn) of a pixel-major matrix (element (lane, k) at
+// src[k*ld + lane]) into [kn][W] panels, lanes past nl zero-filled. Depth-outer: each source
+// row is read front to back once (strided panel-by-panel reads missed the cache on wide rows).
+template <typename T, int W>
+void pack_pixel_major_w(const T* src, int64_t ld, int64_t nl, int64_t kn, T* buf) {
+  const int64_t full = nl / W, rem = nl - full * W;
+  const int64_t pstride = kn * W;
+  for (int64_t k = 0; k < kn; ++k) {
+    const T* s = src + k * ld;
+    T* d = buf + k * W;
+    for (int64_t p = 0; p < full; ++p) std::memcpy(d + p * pstride, s + p * W, W * sizeof(T));
+    if (rem) {
+      T* dr = d + full * pstride;
+      for (int64_t l = 0; l < rem; ++l) dr[l] = s[full * W + l];
+      for (int64_t l = rem; l < W; ++l) dr[l] = T(0);
+    }
+  }
+}
+
+template <typename T>
+void pack_pixel_major(const T* src, int64_t ld, int64_t nl, int64_t kn, int W, T* buf) {
+  switch (W) {
+    case 4: pack_pixel_major_w<T, 4>(src, ld, nl, kn, buf); return;
+    case 6: pack_pixel_major_w<T, 6>(src, ld, nl, kn, buf); return;
+    case 8: pack_pixel_major_w<T, 8>(src, ld, nl, kn, buf); return;
+    case 16: pack_pixel_major_w<T, 16>(src, ld, nl, kn, buf); return;
+    case 32: pack_pixel_major_w<T, 32>(src, ld, nl, kn, buf); return;
+    default:
+      for (int64_t p = 0; p * W < nl; ++p)
+        for (int64_t k = 0; k < kn; ++k)
+          for (int64_t l = 0; l < W; ++l)
+            buf[(p * kn + k) * W + l] = p * W + l < nl ? src[k * ld + p * W + l] : T(0);
   }
 }
 
@@ -1915,20 +2022,23 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const GemmKernel<T>& g = kernels().gemm<T>();
   const int64_t Og = p.out_cg(), O = p.out_c, Q = p.in_cg() * p.kk();
   const int64_t MR = g.mr, NR = g.nr, kc = g.kc;
-  // A blocks (outputs): MB x kc packed <= 128 KiB, stays in L2 while each B micro-panel (in L1)
-  // meets all of it; B blocks: <= 256 patch lanes (256 KiB packed). Measured on Zen 3 (r3x3_64
-  // NHWC, 1 thread): 71 GFLOP/s against 50 for weight_grad_gemm; larger A or smaller B blocks
-  // and the other loop order were no faster. The packs cost 15-25 % of the time (1x1 layers
-  // stream the whole input from memory); reading grad_out or a 1x1 input in place instead (a
-  // strided microkernel) was slower: pixel strides of 1 KiB map a panel onto 4 L1 sets. Putting
-  // the side with more lanes in the B panels (1x1_64to256) did not help either.
-  constexpr int64_t akb = 128, qmax = 256;
-  const int64_t rows = std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR);
-  const int64_t mb = div_up(Og, rows), MB = std::min(Og, div_up(div_up(Og, mb), MR) * MR);
-  const int64_t nb = div_up(Q, qmax), NBB = std::min(Q, div_up(div_up(Q, nb), NR) * NR);
-  WgradSplit<T> split(p, Og, MB, Q, NBB);
-  const int64_t apan = div_up(MB, MR) * MR;
-  const int64_t bpan = div_up(NBB, NR) * NR;
+  // A (MR-wide panels: short copies) takes grad_out, C = dW^T written transposed, unless there
+  // are more outputs than patch entries, the reduction is short or the channels are few: then A
+  // takes the patches and C = dW[q][o] is stored as it is. Zen 3, 1 thread: 1x1_64to256 13.8 ->
+  // 12.6 ms; r3x3_512@7 (392 pixels, dW 9 MiB: the transposed store cost 7 %) 26.3 -> 24.6 ms;
+  // the stem (147 patch entries: 8 % of the 16-wide panels' lanes idle) 31.5 -> 29.2 ms.
+  const bool a_col = Og > Q || p.batch * p.out_plane() < 2048 || p.in_cg() < 8;
+  const bool prefetch = is_plain_gemm(p);  // 1x1 stride 1: see the depth-block loop
+  const int64_t M = a_col ? Q : Og, N = a_col ? Og : Q;
+  // A blocks: MB x kc packed <= akb KiB stays in L2 while each B micro-panel (in L1) meets all
+  // of it; B blocks: <= kNhwcLanes lanes.
+  constexpr int64_t akb = 256;
+  const int64_t rows = std::min<int64_t>(
+      kNhwcLanes / MR * MR, std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR));
+  const int64_t mb = div_up(M, rows), MB = std::min(M, div_up(div_up(M, mb), MR) * MR);
+  const int64_t nb = div_up(N, kNhwcLanes), NBB = std::min(N, div_up(div_up(N, nb), NR) * NR);
+  WgradSplit<T> split(p, M, MB, N, NBB);
+  const int64_t apan = div_up(MB, MR) * MR, bpan = div_up(NBB, NR) * NR;
   // scratch: A panels (apan x kc), B panels (bpan x kc), C block (MB x NBB)
   const int64_t per = checked_mul(apan + bpan, kc, "workspace size") + MB * NBB;
   split.run(per, dw, [&](const typename WgradSplit<T>::Task& tk, T* Ap) {
@@ -1936,32 +2046,69 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     const ColGeom geom(p, gi);
     T* Bp = Ap + apan * kc;
     T* Cl = Bp + bpan * kc;
+    const int64_t q0 = a_col ? i0 : j0, q1 = a_col ? i1 : j1;  // the task's patch lanes
+    const int64_t o0 = a_col ? j0 : i0, o1 = a_col ? j1 : i1;  // and outputs
+    PanelRun runs[kNhwcLanes];  // the patch block's runs (each holds >= 1 lane)
+    const int64_t nruns = panel_runs(geom, q0, q1 - q0, runs);
     for (int64_t b0 = k0, kn = 0; b0 < k1; b0 += kn) {
       kn = div_up(k1 - b0, div_up(k1 - b0, kc));  // even depth blocks
       // dy[pp][g*Og + o]: lanes o, depth pp
-      pack_pixel_major(dy + b0 * O + gi * Og, O, i0, i1 - i0, kn, static_cast<int>(MR), Ap);
+      const T* dyb = dy + b0 * O + gi * Og + o0;
+      pack_pixel_major(dyb, O, o1 - o0, kn, static_cast<int>(a_col ? NR : MR), a_col ? Bp : Ap);
+      pack_nhwc_block(geom, x, runs, nruns, q0, q1, b0, kn, a_col ? MR : NR, a_col ? Ap : Bp);
       const bool acc = b0 > k0;
-      pack_nhwc_col_lanes(geom, x, j0, j1 - j0, b0, kn, static_cast<int>(NR), Bp);
+      // 1x1 layers stream grad_out and the input from memory: the next depth block's rows are
+      // fetched into L2 while this one computes, spread over its microkernel calls (Zen 3,
+      // 1 thread: 1x1_256to64 NHWC -3 %, 1x1_64to256 -1.5 %; no gain on 3x3 layers).
+      const int64_t b1 = b0 + kn, kn1 = b1 < k1 ? div_up(k1 - b1, div_up(k1 - b1, kc)) : 0;
+      const char* pf[2] = {nullptr, nullptr};
+      const char* pe[2] = {nullptr, nullptr};
+      if (kn1 > 0 && prefetch) {
+        pf[0] = reinterpret_cast<const char*>(dy + b1 * O);
+        pe[0] = reinterpret_cast<const char*>(dy + (b1 + kn1) * O);
+        const int64_t n1 = b1 / geom.npix, pl = std::min(b1 + kn1, (n1 + 1) * geom.npix) - 1;
+        const int64_t ih_lo = std::max<int64_t>(0, (b1 % geom.npix) / p.out_w * p.stride_h - p.pad_top);
+        const int64_t ih_hi = std::min<int64_t>(
+            p.in_h - 1, (pl % geom.npix) / p.out_w * p.stride_h - p.pad_top + (p.k_h - 1) * p.dil_h);
+        if (ih_hi >= ih_lo) {
+          pf[1] = reinterpret_cast<const char*>(x + n1 * geom.img + ih_lo * geom.hs);
+          pe[1] = reinterpret_cast<const char*>(x + n1 * geom.img + (ih_hi + 1) * geom.hs);
+        }
+      }
+      const int64_t calls = div_up(j1 - j0, NR) * div_up(i1 - i0, MR);
+      const int64_t step[2] = {pe[0] - pf[0] > 0 ? div_up((pe[0] - pf[0]) / 64 + 1, calls) * 64 : 0,
+                               pe[1] - pf[1] > 0 ? div_up((pe[1] - pf[1]) / 64 + 1, calls) * 64 : 0};
       for (int64_t jr = j0; jr < j1; jr += NR) {
         const int64_t nr = std::min<int64_t>(NR, j1 - jr);
         const T* bp = Bp + ((jr - j0) / NR) * kn * NR;
-        for (int64_t ir = 0; ir < i1 - i0; ir += MR)
+        for (int64_t ir = 0; ir < i1 - i0; ir += MR) {
           g.ukr(kn, Ap + (ir / MR) * kn * MR, bp, Cl + ir * NBB + (jr - j0), NBB, 1,
                 std::min<int64_t>(MR, i1 - i0 - ir), nr, acc);
+          for (int s2 = 0; s2 < 2; ++s2)
+            for (const char* e = std::min(pe[s2], pf[s2] + step[s2]); pf[s2] < e; pf[s2] += 64)
+              __builtin_prefetch(pf[s2], 0, 2);
+        }
       }
     }
-    // C[o][q] into dW[q][g*Og + o]
-    store_block_t(Cl, NBB, i1 - i0, j1 - j0, k1 <= k0, tk.base + j0 * O + gi * Og + i0, O);
+    T* wq = tk.base + gi * Og;  // dW[q][g*Og + o]
+    const bool empty = k1 <= k0;
+    if (!a_col) {  // C[o][q]
+      store_block_t(Cl, NBB, i1 - i0, j1 - j0, empty, wq + j0 * O + i0, O);
+    } else {  // C[q][o]
+      for (int64_t i = i0; i < i1; ++i) {
+        T* d = wq + i * O + j0;
+        if (empty)
+          std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(j1 - j0));
+        else
+          std::memcpy(d, Cl + (i - i0) * NBB, sizeof(T) * static_cast<size_t>(j1 - j0));
+      }
+    }
   });
 }
 
-// NHWC weight gradients with >= 8 channels per group (channel runs long enough to copy B
-// panels from) and no more outputs per group than patch entries take the NHWC driver; fewer
-// channels keep weight_grad_gemm's pixel-run packing, and so do layers with more outputs
-// (1x1_64to256 NHWC, 1 thread: 63 GFLOP/s there against 58 in the NHWC driver, whose packing
-// of the wide grad_out rows costs more than the patch packing it saves).
+// NHWC weight gradients take the NHWC driver.
 bool use_nhwc_weight_grad(const Conv2dParams& p) {
-  return p.layout == Layout::NHWC && p.in_cg() >= 8 && p.out_cg() <= p.in_cg() * p.kk();
+  return p.layout == Layout::NHWC;
 }
 
 // NCHW weight gradients whose smaller side (outputs per group or patch length) fills the
@@ -2014,7 +2161,7 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
            "(in place where possible), only the smaller side transposed into micro-panels";
   if (op == ConvOp::WeightGrad && use_nhwc_weight_grad(p))
     return "implicit GEMM (im2col never materialised), channels in the vector lanes: grad_out "
-           "and the patches packed pixel by pixel (plain copies), C block written transposed";
+           "and the patches' contiguous runs packed pixel by pixel (plain copies)";
   if (op == ConvOp::WeightGrad && use_dot_weight_grad(p))
     return "implicit GEMM as dot-product tiles over pixel runs (NCHW with <= 64 outputs per "
            "group or 1x1 stride 1: no transposing pack of the im2col rows)";
