@@ -71,6 +71,28 @@ struct PoolKernelsF32 {
                                  const int64_t* id_off, int64_t ncand, int32_t pos, int64_t C,
                                  float* dst) = nullptr;
 
+  // Max backward where windows are 3 wide and 2 apart across the row (output o's window covers
+  // the padded columns q = 2o + j, j < 3), as a gather of one grad_x row from nr candidate output
+  // rows r (row-major output order). dy[r], id[r]: row r's gradients and the low 32 bits of its
+  // indices, C channels per output pixel (NCHW: C = 1); pixels -1 .. n + 7 of each are readable
+  // and those outside [0, n) hold an id that never equals pos + q (INT32_MIN). Writes, for the
+  // padded columns q < 2n + 2 (NCHW: q < 2*roundup(n + 1, 8)) and c < C, dst[q*C + c] = the sum
+  // from +0, in order, over r and over the outputs o covering q (q/2 - 1 then q/2 for even q,
+  // (q - 1)/2 for odd q) of (id[r][o*C + c] == pos + q ? dy[r][o*C + c] : +0): bitwise the
+  // sequential scatter into a zeroed row (see max_bwd_gather_nhwc). NHWC needs C >= lanes
+  // (returns false and writes nothing otherwise); NCHW always returns true.
+  bool (*max_bwd_k3s2_nchw)(const float* const* dy, const int32_t* const* id, int64_t nr,
+                            int32_t pos, int64_t n, float* dst) = nullptr;
+  bool (*max_bwd_k3s2_nhwc)(const float* const* dy, const int32_t* const* id, int64_t nr,
+                            int32_t pos, int64_t n, int64_t C, float* dst) = nullptr;
+
+  // Narrows and checks one output row's indices: out[k] = low 32 bits of idx[k] (k < n). Returns
+  // true when every idx[k] equals base + first[k] + i*dhw + j for some i < nh, j < cnt[k] (the
+  // caller guarantees every such position is below 2^31), else false (the caller finds the bad
+  // one; out is then unspecified).
+  bool (*narrow_check)(const int64_t* idx, int64_t n, const int32_t* first, const int32_t* cnt,
+                       int32_t base, int64_t nh, int32_t dhw, int32_t* out) = nullptr;
+
   // Max backward index check of one output row, k < n: is idx[k] one of base + first[k] +
   // i*dhw + j (i < nh, j < cnt[k]), in unsigned 64-bit arithmetic? Returns n when all are, else
   // the first output of the first vector block holding one that is not (the caller finds it).
@@ -82,6 +104,9 @@ struct PoolKernelsF32 {
   // caller checks from there).
   int64_t (*check_run)(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
                        int64_t dhw) = nullptr;
+
+  // dst[0, n) = src[0, n) with non-temporal stores where dst is vector-aligned (all of them).
+  void (*stream_copy)(const float* src, int64_t n, float* dst) = nullptr;
 
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;
