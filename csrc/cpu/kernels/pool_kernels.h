@@ -24,6 +24,18 @@ struct PoolKernelsF32 {
   int64_t (*max_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
                          float* out, int64_t* idx, int64_t base) = nullptr;
 
+  // NCHW max forward in two passes for windows 3 wide 2 apart (rows shared by overlapping
+  // windows are scanned once). Outputs are in blocks of lanes: block q < nb = ceil(n / lanes)
+  // holds outputs q*lanes .. (the last block: n - lanes .., overlapping), in slot q of the
+  // row buffers (slot-internal order is the kernels' own). n >= lanes.
+  // Row pass: m[...] = the max of x[2k + j], j < 3, by the max rule in j order, jw[...] = its j;
+  // reads x[0 .. 2n + 1].
+  void (*max_row3s2)(const float* x, int64_t n, float* m, int32_t* jw) = nullptr;
+  // Column pass: output k combines the row results of rows i < nh (m[i], jw[i]) in order by the
+  // max rule; out[k] and idx[k] = base + 2k + rel[i*] + jw[i*][k] (idx may be null).
+  void (*max_col3s2)(const float* const* m, const int32_t* const* jw, const int32_t* rel,
+                     int64_t nh, int64_t n, float* out, int64_t* idx, int64_t base) = nullptr;
+
   // NCHW avg forward, the same geometry as max_nchw_s*: out[k] = (sum of its taps, added in
   // tap order to 0) / divisor. All n when n >= lanes, else 0.
   int64_t (*avg_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,

@@ -422,6 +422,69 @@ inline void window_taps(int64_t nh, int64_t nw, int64_t dh, int64_t dw, std::vec
     }
 }
 
+// NCHW max over windows 3 wide 2 apart, interior columns [a, a + n): each input row's 3-wide
+// maxima (and winning column) are computed once into a ring of row buffers (max_row3s2) and
+// combined down each window's rows (max_col3s2): by the max rule, the first maximum / last NaN of
+// the rows' first maxima / last NaNs is the window's in row-major order. Rows of one plane, in
+// increasing output row order.
+class SepMax3s2 {
+ public:
+  SepMax3s2(const PoolKernelsF32* k, const Geom& g, int64_t in_h, int64_t in_w, int64_t a,
+            int64_t b)
+      : k_(k), g_(g), in_w_(in_w), a_(a) {
+    if (!k) return;
+    n_ = b - a;
+    plane_ = in_h * in_w;
+    if (n_ < k->lanes) {
+      n_ = 0;
+      return;
+    }
+    stride_ = (n_ + k->lanes - 1) / k->lanes * k->lanes;
+    slots_ = g.h.k;
+    m_.resize(static_cast<size_t>(slots_ * stride_));
+    j_.resize(m_.size());
+    tag_.assign(static_cast<size_t>(slots_), -1);
+  }
+  // Outputs [a, a + n) of row oh (returns n; 0 when not usable).
+  int64_t row_max(const float* x, int64_t oh, float* o, int64_t* id) {
+    if (n_ == 0) return 0;
+    const int64_t h0 = g_.h.first[oh], nh = g_.h.count[oh];
+    const float* mp[kMaxRows];
+    const int32_t* jp[kMaxRows];
+    int32_t rel[kMaxRows];
+    if (nh > kMaxRows) return 0;
+    for (int64_t i = 0; i < nh; ++i) {
+      const int64_t h = h0 + i, sl = h % slots_;
+      float* m = m_.data() + sl * stride_;
+      int32_t* j = j_.data() + sl * stride_;
+      if (tag_[sl] != h) {
+        const int64_t start = h * in_w_ + a_ * 2 - g_.w.pad_lo;
+        if (start + 2 * n_ + 1 < plane_) {
+          k_->max_row3s2(x + start, n_, m, j);
+        } else {  // it reads one element past output n - 1's last tap: from a padded copy
+          pad_.assign(static_cast<size_t>(2 * n_ + 2), 0.0f);
+          std::copy(x + start, x + start + 2 * n_ + 1, pad_.begin());
+          k_->max_row3s2(pad_.data(), n_, m, j);
+        }
+        tag_[sl] = h;
+      }
+      mp[i] = m, jp[i] = j, rel[i] = static_cast<int32_t>(i * in_w_);
+    }
+    const int64_t base = h0 * in_w_ + a_ * 2 - g_.w.pad_lo;
+    k_->max_col3s2(mp, jp, rel, nh, n_, o + a_, id ? id + a_ : nullptr, base);
+    return n_;
+  }
+
+ private:
+  static constexpr int64_t kMaxRows = 16;
+  const PoolKernelsF32* k_;
+  const Geom& g_;
+  int64_t in_w_, a_, n_ = 0, stride_ = 0, slots_ = 0, plane_ = 0;
+  std::vector<float> m_, pad_;
+  std::vector<int32_t> j_;
+  std::vector<int64_t> tag_;
+};
+
 template <typename T, bool IDX>
 void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKernelsF32* simd,
                    const Geom& g, int64_t in_h, int64_t in_w, int64_t out_w, int64_t r0,
@@ -435,6 +498,10 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKern
   if (!vec) a = b = out_w;
   std::vector<int32_t> taps;
   int64_t taps_nh = -1;
+  // Windows 3 wide 2 apart that overlap vertically: the two-pass kernels (SepMax3s2).
+  const bool two_pass = use_simd && S == 2 && g.w.k == 3 && g.w.step == 1 && g.h.step == 1 &&
+                        g.h.k > g.h.stride && simd->max_row3s2 != nullptr;
+  SepMax3s2 sep(two_pass ? simd : nullptr, g, in_h, in_w, a, b);
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     T* o = out + oh * out_w;
@@ -444,7 +511,9 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKern
       if (ow == a) {
         int64_t done = 0;
         if constexpr (std::is_same_v<T, float>) {
-          if (use_simd) {
+          if (two_pass) {
+            done = sep.row_max(x, oh, o, IDX ? id : nullptr);
+          } else if (use_simd) {
             if (nh != taps_nh) window_taps(nh, g.w.k, dh, dw, taps, nullptr), taps_nh = nh;
             const int64_t base = h0 * in_w + a * S - g.w.pad_lo;
             int64_t n = b - a;

@@ -48,6 +48,9 @@ struct V {
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
+  static I loadi(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void storei(int32_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
     const __m256i lane = _mm256_set_epi64x(b0 + 3 * step, b0 + 2 * step, b0 + step, b0);
     const __m256i four = _mm256_set1_epi64x(4 * step);
