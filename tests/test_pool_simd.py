@@ -313,6 +313,24 @@ def test_max_backward_planes_beyond_cache(g):
         fastconv.max_pool2d_backward(go, bad, x.shape, k, **kw)
 
 
+def test_plane_scatter_after_bad_index():
+    """An invalid index abandons a half-accumulated plane buffer: later calls, with smaller and
+    larger planes, on 1 and 2 threads, are still exact."""
+    rng = seeded_rng("plane-after-bad")
+    for t in (1, 2):
+        with fastconv.threads(t):
+            for hw in ((40, 44), (9, 11), (60, 70), (40, 44)):
+                x = rand_data(rng, (2, 3) + hw, np.float32)
+                y, idx = fastconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+                go = int_data(rng, y.shape, np.float32, -3, 3)
+                bad = idx.copy()
+                bad[1, 2, -1, -1] = -7
+                with pytest.raises(ValueError, match="indices"):
+                    fastconv.max_pool2d_backward(go, bad, x.shape, 3, stride=2, padding=1)
+                gx = fastconv.max_pool2d_backward(go, idx, x.shape, 3, stride=2, padding=1)
+                assert_same(gx, R.max_pool2d_backward(go, idx, x.shape), f"{hw} threads={t}")
+
+
 @pytest.mark.parametrize("layout", LAYOUTS)
 def test_narrow_planes(layout):
     """Tall planes one or two columns wide, one channel (NHWC with C = 1 runs as NCHW)."""

@@ -119,6 +119,8 @@ struct PoolKernelsF32 {
 
   // dst[0, n) = src[0, n) with non-temporal stores where dst is vector-aligned (all of them).
   void (*stream_copy)(const float* src, int64_t n, float* dst) = nullptr;
+  // The same, and src[0, n) = +0 afterwards (a scratch buffer left ready for its next use).
+  void (*stream_move)(float* src, int64_t n, float* dst) = nullptr;
 
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;

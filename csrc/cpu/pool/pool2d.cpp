@@ -1729,15 +1729,17 @@ void max_backward_plane(const T* grad_out, const int64_t* ind, T* grad_x, const 
   parallel_for(sp.ntasks, [&](int64_t t, int) {
     int64_t i0, i1, r0, r1;
     sp.get(t, i0, i1, r0, r1);
-    thread_local std::vector<T> buf;
+    thread_local std::vector<T> buf;  // kept all +0 between uses (`clean`)
+    thread_local bool clean = true;
     thread_local std::vector<int32_t> low;
-    if (buf.size() < static_cast<size_t>(hw)) buf.resize(static_cast<size_t>(hw));
+    if (buf.size() < static_cast<size_t>(hw)) buf.assign(static_cast<size_t>(hw), T(0)), clean = true;
     if (low.size() < static_cast<size_t>(out_w)) low.resize(static_cast<size_t>(out_w));
     T* __restrict b = buf.data();
     for (int64_t img = i0; img < i1; ++img) {
       const T* __restrict go = grad_out + img * ohw;
       const int64_t* __restrict id = ind + img * ohw;
-      std::fill(b, b + hw, T(0));
+      if (!clean) std::fill(buf.begin(), buf.end(), T(0));  // after an abandoned plane
+      clean = false;
       for (int64_t oh = 0; oh < s.out_h; ++oh) {
         const int64_t* __restrict io = id + oh * out_w;
         if (!(narrow && narrow(io, out_w, first.data(), cnt.data(),
@@ -1755,13 +1757,15 @@ void max_backward_plane(const T* grad_out, const int64_t* ind, T* grad_x, const 
         for (int64_t o = 0; o < out_w; ++o) b[io[o]] += gr[o];
       }
       T* dst = grad_x + img * hw;
+      clean = true;
       if constexpr (std::is_same_v<T, float>) {
-        if (nt && kt.stream_copy) {
-          kt.stream_copy(b, hw, dst);
+        if (nt && kt.stream_move) {
+          kt.stream_move(b, hw, dst);
           continue;
         }
       }
       out_copy(dst, b, hw, nt);
+      std::fill(b, b + hw, T(0));
     }
     if (nt) stream_fence();
   });

@@ -291,24 +291,44 @@ bool narrow_check(const int64_t* idx, int64_t n, const int32_t* first, const int
   }
 }
 
-void stream_copy(const float* src, int64_t n, float* dst) {
+template <bool ZERO>
+void stream_impl(float* src, int64_t n, float* dst) {
   int64_t i = 0;
   const int64_t head = static_cast<int64_t>(((32 - (reinterpret_cast<uintptr_t>(dst) & 31)) & 31) / 4);
   if ((reinterpret_cast<uintptr_t>(dst) & 3) != 0 || n < head + 16) {  // unaligned floats or short
     std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(n));
+    if (ZERO) std::memset(src, 0, sizeof(float) * static_cast<size_t>(n));
     return;
   }
-  for (; i < head; ++i) dst[i] = src[i];
+  const __m256 z = _mm256_setzero_ps();
+  for (; i < head; ++i) {
+    dst[i] = src[i];
+    if (ZERO) src[i] = 0.0f;
+  }
   for (; i + 16 <= n; i += 16) {
     _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
     _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+    if (ZERO) {
+      _mm256_storeu_ps(src + i, z);
+      _mm256_storeu_ps(src + i + 8, z);
+    }
   }
   if (i + 8 <= n) {
     _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (ZERO) _mm256_storeu_ps(src + i, z);
     i += 8;
   }
-  for (; i < n; ++i) dst[i] = src[i];
+  for (; i < n; ++i) {
+    dst[i] = src[i];
+    if (ZERO) src[i] = 0.0f;
+  }
 }
+
+void stream_copy(const float* src, int64_t n, float* dst) {
+  stream_impl<false>(const_cast<float*>(src), n, dst);  // never written
+}
+
+void stream_move(float* src, int64_t n, float* dst) { stream_impl<true>(src, n, dst); }
 
 // Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
 int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
@@ -407,6 +427,7 @@ void fill_pool_kernels_f32(PoolKernelsF32& k) {
   k.max_bwd_k3s2_nhwc = &max_bwd_k3s2_nhwc;
   k.narrow_check = &narrow_check;
   k.stream_copy = &stream_copy;
+  k.stream_move = &stream_move;
 }
 
 }  // namespace avx2
