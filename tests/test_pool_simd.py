@@ -26,6 +26,13 @@ MAX_GEOMS = [
     (2, 2, 0, 1, True),
     ((2, 3), (2, 1), (1, 1), (1, 2), False),
     (3, 3, 1, 1, True),
+    # windows 3 wide 2 apart across the width (the k3s2 gather, NHWC; the plane scatter, NCHW)
+    # with other heights, no padding, ceil-mode edges, 4 candidate rows
+    (3, 2, 0, 1, False),
+    (3, 2, 0, 1, True),
+    ((5, 3), (3, 2), (2, 1), 1, False),
+    ((4, 3), (1, 2), (2, 0), 1, True),
+    ((1, 3), (1, 2), (0, 1), 1, False),
 ]
 
 
@@ -277,6 +284,51 @@ def test_large_outputs_match_per_image(layout):
         assert_close(gx[:1], R.max_pool2d_backward(go[:1], idx[:1], x[:1].shape, layout),
                      R.max_pool2d_backward(np.abs(go[:1]), idx[:1], x[:1].shape, layout),
                      np.float32)
+
+
+@pytest.mark.parametrize("g", [(3, 2, 1, 1, False), (3, 2, 0, 1, True), ((2, 3), (1, 2), (1, 1), 1,
+                                                                            False)], ids=_gid)
+def test_max_backward_planes_beyond_cache(g):
+    """NCHW planes too large for the whole-plane scatter (> 256 KB): the row gather, against the
+    reference, 1 vs 2 threads, with grad_x above the non-temporal threshold, and a bad index."""
+    rng = seeded_rng("big-planes", _gid(g))
+    x = rand_data(rng, (3, 3, 301, 263), np.float32)
+    k, kw = _max_kw(g, "NCHW")
+    y, idx = fastconv.max_pool2d(x, k, return_indices=True, **kw)
+    go = int_data(rng, y.shape, np.float32, -3, 3)
+    go.reshape(-1)[::7] = -0.0
+    res = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            res.append(fastconv.max_pool2d_backward(go, idx, x.shape, k, **kw))
+    assert_bitwise(res[0], res[1], "1 vs 2 threads")
+    ref = R.max_pool2d_backward(go[:1, :1], idx[:1, :1], x[:1, :1].shape)
+    assert_same(res[0][:1, :1], ref, "vs reference")
+    assert (np.signbit(res[0][:1, :1]) == np.signbit(np.asarray(ref, np.float32))).all()
+    _same_on_every_isa(lambda: fastconv.max_pool2d_backward(go, idx, x.shape, k, **kw))
+    bad = idx.copy()
+    bad[2, 1, 40, 17] += 2**32
+    bad[2, 2, 3, 3] = -1
+    with pytest.raises(ValueError, match=re.escape(f"indices[2, 1, 40, 17] = {2**32 + int(idx[2, 1, 40, 17])}")):
+        fastconv.max_pool2d_backward(go, bad, x.shape, k, **kw)
+
+
+def test_plane_scatter_after_bad_index():
+    """An invalid index abandons a half-accumulated plane buffer: later calls, with smaller and
+    larger planes, on 1 and 2 threads, are still exact."""
+    rng = seeded_rng("plane-after-bad")
+    for t in (1, 2):
+        with fastconv.threads(t):
+            for hw in ((40, 44), (9, 11), (60, 70), (40, 44)):
+                x = rand_data(rng, (2, 3) + hw, np.float32)
+                y, idx = fastconv.max_pool2d(x, 3, stride=2, padding=1, return_indices=True)
+                go = int_data(rng, y.shape, np.float32, -3, 3)
+                bad = idx.copy()
+                bad[1, 2, -1, -1] = -7
+                with pytest.raises(ValueError, match="indices"):
+                    fastconv.max_pool2d_backward(go, bad, x.shape, 3, stride=2, padding=1)
+                gx = fastconv.max_pool2d_backward(go, idx, x.shape, 3, stride=2, padding=1)
+                assert_same(gx, R.max_pool2d_backward(go, idx, x.shape), f"{hw} threads={t}")
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

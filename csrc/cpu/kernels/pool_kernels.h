@@ -24,6 +24,18 @@ struct PoolKernelsF32 {
   int64_t (*max_nchw_s2)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
                          float* out, int64_t* idx, int64_t base) = nullptr;
 
+  // NCHW max forward in two passes for windows 3 wide 2 apart (rows shared by overlapping
+  // windows are scanned once). Outputs are in blocks of lanes: block q < nb = ceil(n / lanes)
+  // holds outputs q*lanes .. (the last block: n - lanes .., overlapping), in slot q of the
+  // row buffers (slot-internal order is the kernels' own). n >= lanes.
+  // Row pass: m[...] = the max of x[2k + j], j < 3, by the max rule in j order, jw[...] = its j;
+  // reads x[0 .. 2n + 1].
+  void (*max_row3s2)(const float* x, int64_t n, float* m, int32_t* jw) = nullptr;
+  // Column pass: output k combines the row results of rows i < nh (m[i], jw[i]) in order by the
+  // max rule; out[k] and idx[k] = base + 2k + rel[i*] + jw[i*][k] (idx may be null).
+  void (*max_col3s2)(const float* const* m, const int32_t* const* jw, const int32_t* rel,
+                     int64_t nh, int64_t n, float* out, int64_t* idx, int64_t base) = nullptr;
+
   // NCHW avg forward, the same geometry as max_nchw_s*: out[k] = (sum of its taps, added in
   // tap order to 0) / divisor. All n when n >= lanes, else 0.
   int64_t (*avg_nchw_s1)(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t n,
@@ -71,6 +83,28 @@ struct PoolKernelsF32 {
                                  const int64_t* id_off, int64_t ncand, int32_t pos, int64_t C,
                                  float* dst) = nullptr;
 
+  // Max backward where windows are 3 wide and 2 apart across the row (output o's window covers
+  // the padded columns q = 2o + j, j < 3), as a gather of one grad_x row from nr candidate output
+  // rows r (row-major output order). dy[r], id[r]: row r's gradients and the low 32 bits of its
+  // indices, C channels per output pixel (NCHW: C = 1); pixels -1 .. n + 7 of each are readable
+  // and those outside [0, n) hold an id that never equals pos + q (INT32_MIN). Writes, for the
+  // padded columns q < 2n + 2 (NCHW: q < 2*roundup(n + 1, 8)) and c < C, dst[q*C + c] = the sum
+  // from +0, in order, over r and over the outputs o covering q (q/2 - 1 then q/2 for even q,
+  // (q - 1)/2 for odd q) of (id[r][o*C + c] == pos + q ? dy[r][o*C + c] : +0): bitwise the
+  // sequential scatter into a zeroed row (see max_bwd_gather_nhwc). NHWC needs C >= lanes
+  // (returns false and writes nothing otherwise); NCHW always returns true.
+  bool (*max_bwd_k3s2_nchw)(const float* const* dy, const int32_t* const* id, int64_t nr,
+                            int32_t pos, int64_t n, float* dst) = nullptr;
+  bool (*max_bwd_k3s2_nhwc)(const float* const* dy, const int32_t* const* id, int64_t nr,
+                            int32_t pos, int64_t n, int64_t C, float* dst) = nullptr;
+
+  // Narrows and checks one output row's indices: out[k] = low 32 bits of idx[k] (k < n). Returns
+  // true when every idx[k] equals base + first[k] + i*dhw + j for some i < nh, j < cnt[k] (the
+  // caller guarantees every such position is below 2^31), else false (the caller finds the bad
+  // one; out is then unspecified).
+  bool (*narrow_check)(const int64_t* idx, int64_t n, const int32_t* first, const int32_t* cnt,
+                       int32_t base, int64_t nh, int32_t dhw, int32_t* out) = nullptr;
+
   // Max backward index check of one output row, k < n: is idx[k] one of base + first[k] +
   // i*dhw + j (i < nh, j < cnt[k]), in unsigned 64-bit arithmetic? Returns n when all are, else
   // the first output of the first vector block holding one that is not (the caller finds it).
@@ -82,6 +116,11 @@ struct PoolKernelsF32 {
   // caller checks from there).
   int64_t (*check_run)(const int64_t* idx, int64_t n, int64_t base, int64_t cnt, int64_t nh,
                        int64_t dhw) = nullptr;
+
+  // dst[0, n) = src[0, n) with non-temporal stores where dst is vector-aligned (all of them).
+  void (*stream_copy)(const float* src, int64_t n, float* dst) = nullptr;
+  // The same, and src[0, n) = +0 afterwards (a scratch buffer left ready for its next use).
+  void (*stream_move)(float* src, int64_t n, float* dst) = nullptr;
 
   // dst[2i] = dst[2i + 1] = src[i], i < n (all of them).
   void (*dup2)(const float* src, int64_t n, float* dst) = nullptr;

@@ -14,7 +14,7 @@
 //                                            vectors built alongside)
 //   F load_odd_raw(const float* p)           load_even_raw(p + 1) (may read p[2L] no further)
 //   F zero(), add(F, F), div(F, F), mul(F, F), set1(float)
-//   I set1i(int32_t)
+//   I set1i(int32_t), I loadi(const int32_t*), void storei(int32_t*, I), I addi(I, I)
 //   void store_idx(int64_t* d, I off, int64_t b0, int64_t step)   d[l] = b0 + l*step + off[l]
 //   void dup2(const float* s, float* d)      d[2l] = d[2l + 1] = s[l], l < L
 #pragma once
@@ -98,6 +98,68 @@ int64_t max_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t 
                  int64_t* idx, int64_t base) {
   return idx ? max_nchw_impl<V, S, true>(x, tap_off, ntaps, n, out, idx, base)
              : max_nchw_impl<V, S, false>(x, tap_off, ntaps, n, out, idx, base);
+}
+
+// Row pass of the 3-wide, 2-apart windows: taps j = 0, 1, 2 are the even, odd and next even
+// elements, all in load_even_raw's lane order (the column pass fixes the order once).
+template <typename V>
+inline void max_row3s2_block(const float* x, float* m, int32_t* jw) {
+  using I = typename V::I;
+  typename V::F a = V::load_even_raw(x);
+  I j = V::set1i(0);
+  const typename V::F b = V::load_odd_raw(x);
+  auto u = V::takes(b, a);
+  a = V::sel(u, b, a);
+  j = V::seli(u, V::set1i(1), j);
+  const typename V::F c = V::load_even_raw(x + 2);
+  u = V::takes(c, a);
+  a = V::sel(u, c, a);
+  j = V::seli(u, V::set1i(2), j);
+  V::store(m, a);
+  V::storei(jw, j);
+}
+
+template <typename V>
+void max_row3s2(const float* x, int64_t n, float* m, int32_t* jw) {
+  constexpr int64_t L = V::L;
+  const int64_t nb = (n + L - 1) / L;
+  for (int64_t q = 0; q < nb; ++q) {
+    const int64_t k = std::min(q * L, n - L);
+    max_row3s2_block<V>(x + 2 * k, m + q * L, jw + q * L);
+  }
+}
+
+template <typename V, bool IDX, int NH>
+void max_col3s2_impl(const float* const* m, const int32_t* const* jw, const int32_t* rel,
+                     int64_t nh_rt, int64_t n, float* out, int64_t* idx, int64_t base) {
+  using I = typename V::I;
+  const int64_t nh = NH > 0 ? NH : nh_rt;
+  constexpr int64_t L = V::L;
+  const int64_t nb = (n + L - 1) / L;
+  for (int64_t q = 0; q < nb; ++q) {
+    const int64_t k = std::min(q * L, n - L), s = q * L;
+    typename V::F a = V::load(m[0] + s);
+    I off = IDX ? V::addi(V::loadi(jw[0] + s), V::set1i(rel[0])) : V::set1i(0);
+    for (int64_t i = 1; i < nh; ++i) {
+      const typename V::F v = V::load(m[i] + s);
+      const auto u = V::takes(v, a);
+      a = V::sel(u, v, a);
+      if (IDX) off = V::seli(u, V::addi(V::loadi(jw[i] + s), V::set1i(rel[i])), off);
+    }
+    V::store(out + k, V::fix_even(a));
+    if (IDX) V::store_idx(idx + k, V::fix_even(off), base + 2 * k, 2);
+  }
+}
+
+template <typename V>
+void max_col3s2(const float* const* m, const int32_t* const* jw, const int32_t* rel, int64_t nh,
+                int64_t n, float* out, int64_t* idx, int64_t base) {
+  if (idx && nh == 3)
+    max_col3s2_impl<V, true, 3>(m, jw, rel, nh, n, out, idx, base);
+  else if (idx)
+    max_col3s2_impl<V, true, 0>(m, jw, rel, nh, n, out, idx, base);
+  else
+    max_col3s2_impl<V, false, 0>(m, jw, rel, nh, n, out, idx, base);
 }
 
 template <typename V, int NB, bool IDX>
@@ -323,6 +385,8 @@ void fill(PoolKernelsF32& k) {
   k.max_nchw_s1 = &max_nchw<V, 1>;
   k.max_nchw_s2 = &max_nchw<V, 2>;
   k.max_nhwc = &max_nhwc<V>;
+  k.max_row3s2 = &max_row3s2<V>;
+  k.max_col3s2 = &max_col3s2<V>;
   k.avg_nchw_s1 = &avg_nchw<V, 1>;
   k.avg_nchw_s2 = &avg_nchw<V, 2>;
   k.dup2 = &dup2<V>;

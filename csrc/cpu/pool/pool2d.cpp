@@ -6,7 +6,9 @@
 // (and NHWC with one channel as NCHW: the same memory); NHWC loops innermost over contiguous
 // channels. Float rows go to the active ISA's SIMD kernels (KernelTable::pool_f32, generated from
 // kernels/pool_simd.h): max / avg forward across width (NCHW, stride 1 or 2) or channels (NHWC),
-// indices in the same pass, and gather kernels for max backward with non-overlapping windows.
+// indices in the same pass, and gather kernels for max backward with non-overlapping windows and
+// for windows 3 wide 2 apart (ResNet's 3x3 s2 pool). Max backward with overlapping windows on NCHW
+// planes that fit in L2 scatters into a whole-plane buffer (any ISA, any T).
 // Without them (scalar ISA, double) the portable loops below do the same arithmetic in the same
 // order, so results are bitwise identical under every ISA.
 //
@@ -420,6 +422,69 @@ inline void window_taps(int64_t nh, int64_t nw, int64_t dh, int64_t dw, std::vec
     }
 }
 
+// NCHW max over windows 3 wide 2 apart, interior columns [a, a + n): each input row's 3-wide
+// maxima (and winning column) are computed once into a ring of row buffers (max_row3s2) and
+// combined down each window's rows (max_col3s2): by the max rule, the first maximum / last NaN of
+// the rows' first maxima / last NaNs is the window's in row-major order. Rows of one plane, in
+// increasing output row order.
+class SepMax3s2 {
+ public:
+  SepMax3s2(const PoolKernelsF32* k, const Geom& g, int64_t in_h, int64_t in_w, int64_t a,
+            int64_t b)
+      : k_(k), g_(g), in_w_(in_w), a_(a) {
+    if (!k) return;
+    n_ = b - a;
+    plane_ = in_h * in_w;
+    if (n_ < k->lanes) {
+      n_ = 0;
+      return;
+    }
+    stride_ = (n_ + k->lanes - 1) / k->lanes * k->lanes;
+    slots_ = g.h.k;
+    m_.resize(static_cast<size_t>(slots_ * stride_));
+    j_.resize(m_.size());
+    tag_.assign(static_cast<size_t>(slots_), -1);
+  }
+  // Outputs [a, a + n) of row oh (returns n; 0 when not usable).
+  int64_t row_max(const float* x, int64_t oh, float* o, int64_t* id) {
+    if (n_ == 0) return 0;
+    const int64_t h0 = g_.h.first[oh], nh = g_.h.count[oh];
+    const float* mp[kMaxRows];
+    const int32_t* jp[kMaxRows];
+    int32_t rel[kMaxRows];
+    if (nh > kMaxRows) return 0;
+    for (int64_t i = 0; i < nh; ++i) {
+      const int64_t h = h0 + i, sl = h % slots_;
+      float* m = m_.data() + sl * stride_;
+      int32_t* j = j_.data() + sl * stride_;
+      if (tag_[sl] != h) {
+        const int64_t start = h * in_w_ + a_ * 2 - g_.w.pad_lo;
+        if (start + 2 * n_ + 1 < plane_) {
+          k_->max_row3s2(x + start, n_, m, j);
+        } else {  // it reads one element past output n - 1's last tap: from a padded copy
+          pad_.assign(static_cast<size_t>(2 * n_ + 2), 0.0f);
+          std::copy(x + start, x + start + 2 * n_ + 1, pad_.begin());
+          k_->max_row3s2(pad_.data(), n_, m, j);
+        }
+        tag_[sl] = h;
+      }
+      mp[i] = m, jp[i] = j, rel[i] = static_cast<int32_t>(i * in_w_);
+    }
+    const int64_t base = h0 * in_w_ + a_ * 2 - g_.w.pad_lo;
+    k_->max_col3s2(mp, jp, rel, nh, n_, o + a_, id ? id + a_ : nullptr, base);
+    return n_;
+  }
+
+ private:
+  static constexpr int64_t kMaxRows = 16;
+  const PoolKernelsF32* k_;
+  const Geom& g_;
+  int64_t in_w_, a_, n_ = 0, stride_ = 0, slots_ = 0, plane_ = 0;
+  std::vector<float> m_, pad_;
+  std::vector<int32_t> j_;
+  std::vector<int64_t> tag_;
+};
+
 template <typename T, bool IDX>
 void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKernelsF32* simd,
                    const Geom& g, int64_t in_h, int64_t in_w, int64_t out_w, int64_t r0,
@@ -433,6 +498,10 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKern
   if (!vec) a = b = out_w;
   std::vector<int32_t> taps;
   int64_t taps_nh = -1;
+  // Windows 3 wide 2 apart that overlap vertically: the two-pass kernels (SepMax3s2).
+  const bool two_pass = use_simd && S == 2 && g.w.k == 3 && g.w.step == 1 && g.h.step == 1 &&
+                        g.h.k > g.h.stride && simd->max_row3s2 != nullptr;
+  SepMax3s2 sep(two_pass ? simd : nullptr, g, in_h, in_w, a, b);
   for (int64_t oh = r0; oh < r1; ++oh) {
     const int64_t h0 = g.h.first[oh], nh = g.h.count[oh];
     T* o = out + oh * out_w;
@@ -442,7 +511,9 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKern
       if (ow == a) {
         int64_t done = 0;
         if constexpr (std::is_same_v<T, float>) {
-          if (use_simd) {
+          if (two_pass) {
+            done = sep.row_max(x, oh, o, IDX ? id : nullptr);
+          } else if (use_simd) {
             if (nh != taps_nh) window_taps(nh, g.w.k, dh, dw, taps, nullptr), taps_nh = nh;
             const int64_t base = h0 * in_w + a * S - g.w.pad_lo;
             int64_t n = b - a;
@@ -1387,6 +1458,26 @@ int64_t first_bad_rows(const int64_t* id, const Shape& s, const Geom& g, int64_t
   return -1;
 }
 
+// Task t of a split of images x grad_x rows: images [i0, i1), grad_x rows [h0, h1), and the output
+// rows [r0, r1) it owns: windows starting in [h0, h1) (the first task also owns any starting
+// above row 0).
+struct RowTask {
+  int64_t i0, i1, h0, h1, r0, r1;
+};
+
+RowTask row_task(const Split& sp, int64_t t, const Shape& s, const Geom& g) {
+  RowTask k;
+  sp.get(t, k.i0, k.i1, k.h0, k.h1);
+  const auto owned = [&](int64_t h) {
+    return h >= s.in_h ? s.out_h
+                       : static_cast<int64_t>(std::lower_bound(g.h.first.begin(), g.h.first.end(), h) -
+                                              g.h.first.begin());
+  };
+  k.r0 = k.h0 == 0 ? 0 : owned(k.h0);
+  k.r1 = owned(k.h1);
+  return k;
+}
+
 template <typename T>
 void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s,
                          const Geom& g, const Cands& ch, const Cands& cw,
@@ -1401,16 +1492,7 @@ void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const
   const bool nt = static_cast<double>(s.images) * s.in_img() * sizeof(T) >= kStreamBytes;
   std::mutex mu;
   parallel_for(sp.ntasks, [&](int64_t t, int) {
-    int64_t i0, i1, h0, h1;
-    sp.get(t, i0, i1, h0, h1);
-    // Output rows owned here: windows starting in [h0, h1).
-    const auto owned = [&](int64_t h) {
-      return h >= s.in_h ? s.out_h
-                         : static_cast<int64_t>(std::lower_bound(g.h.first.begin(),
-                                                                 g.h.first.end(), h) -
-                                                g.h.first.begin());
-    };
-    const int64_t r0 = h0 == 0 ? 0 : owned(h0), r1 = owned(h1);
+    const auto [i0, i1, h0, h1, r0, r1] = row_task(sp, t, s, g);
     thread_local std::vector<T> row;
     thread_local std::vector<int32_t> low;  // low 32 bits of the candidate rows' indices
     if (row.size() < static_cast<size_t>(rl)) row.resize(static_cast<size_t>(rl));
@@ -1467,6 +1549,228 @@ void max_backward_gather(const T* grad_out, const int64_t* ind, T* grad_x, const
   });
 }
 
+// ---- max backward as a gather, windows 3 wide and 2 apart across rows (ResNet's 3x3 s2 pool) ----
+//
+// Both layouts: each grad_x row is computed once, from its (at most 4) candidate output rows, by
+// the max_bwd_k3s2_* kernels (pool_kernels.h: every padded column compares the indices of the <= 2
+// outputs covering it, in row-major output order; bitwise the scatter). An output row's indices
+// are narrowed to int32 once per task into a small ring of row copies (with sentinel pixels at
+// both ends, so the kernels need no edge cases) and checked in the same pass (narrow_check); a
+// task checks the output rows it owns (windows starting in its grad_x rows). float only, with
+// the active ISA's kernels.
+
+// Usable: undilated windows, 3 wide 2 apart across the width, <= 4 candidate rows, positions
+// and compare targets exact in int32.
+bool k3s2_backward(const Shape& s, const Geom& g, const Cands& ch) {
+  const PoolKernelsF32& k = kernels().pool_f32;
+  if (!k.narrow_check || !k.stream_copy || !(s.nhwc ? k.max_bwd_k3s2_nhwc && s.C >= k.lanes : k.max_bwd_k3s2_nchw != nullptr))
+    return false;
+  return g.w.k == 3 && g.w.stride == 2 && g.w.step == 1 && g.h.step == 1 && ch.most <= 4 &&
+         monotone(g.h) &&
+         static_cast<double>(s.in_h) * s.in_w + 2.0 * s.out_w + 64 < 2147483647.0;
+}
+
+// First invalid index (position from id) of output row oh of one image, or -1: exact scalar check
+// (undilated windows).
+int64_t first_bad_row(const int64_t* id, const Shape& s, const Geom& g, int64_t oh) {
+  const int64_t C = s.C, in_w = s.in_w, b0 = g.h.first[oh] * in_w, nh = g.h.count[oh];
+  for (int64_t o = 0; o < s.out_w; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t e = (oh * s.out_w + o) * C + c;
+      if (!on_window(id[e], b0 + g.w.first[o], nh, in_w, g.w.count[o])) return e;
+    }
+  return -1;
+}
+
+void max_backward_k3s2(const float* grad_out, const int64_t* ind, float* grad_x, const Shape& s,
+                       const Geom& g, const Cands& ch, std::vector<int64_t>& bad_out) {
+  const PoolKernelsF32& kt = kernels().pool_f32;
+  const int64_t C = s.C, in_w = s.in_w, out_w = s.out_w, rl = in_w * C, rs = out_w * C;
+  const int64_t pw = g.w.pad_lo, nslot = ch.most;
+  // Row copies: pixels [-8, out_w + 8), data at pixel 0; dst: padded columns [0, 2*out_w + 16).
+  const int64_t slot = (out_w + 16) * C, lead = 8 * C, dst_len = (2 * out_w + 16) * C;
+  // grad_x rows are built in blocks of about 64 KB (whole planes of ResNet's NCHW pool) and
+  // streamed out at once: rows of a few hundred bytes cost more in per-row copy overhead.
+  const int64_t blk_rows = std::max<int64_t>(1, (int64_t(16) << 10) / std::max<int64_t>(rl, 1));
+  const int64_t lead_b = 2 * C;  // >= pw pixels before row 0
+  const int64_t blk_len = lead_b + blk_rows * rl + dst_len;
+  // Covered grad_x columns: padded q = iw + pw < 2*out_w + 2 (later ones are in no window).
+  const int64_t cover = std::min(in_w, 2 * out_w + 2 - pw);
+  std::vector<int32_t> first(static_cast<size_t>(rs)), cnt(static_cast<size_t>(rs));
+  for (int64_t o = 0; o < out_w; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      first[o * C + c] = static_cast<int32_t>(g.w.first[o]);
+      cnt[o * C + c] = static_cast<int32_t>(g.w.count[o]);
+    }
+  // Coarse tasks: whole planes (NCHW), or blocks of >= 16 grad_x rows (each block narrows one
+  // output row of the previous block again).
+  Split sp = make_split(s.images, s.in_h, static_cast<double>(rl) * 0.25, true);
+  if (sp.blocks > 1 && sp.rpt < 16) {
+    sp.rpt = std::min<int64_t>(s.in_h, 16);
+    sp.blocks = ceil_div(s.in_h, sp.rpt);
+    sp.ntasks = s.images * sp.blocks;
+  }
+  const bool nt = static_cast<double>(s.images) * s.in_img() * sizeof(float) >= kStreamBytes;
+  std::mutex mu;
+  parallel_for(sp.ntasks, [&](int64_t t, int) {
+    const auto [i0, i1, h0, h1, r0, r1] = row_task(sp, t, s, g);
+    thread_local std::vector<int32_t> ids;  // nslot row copies of the indices' low 32 bits
+    thread_local std::vector<float> dys, blk, saved;
+    if (ids.size() < static_cast<size_t>(nslot * slot)) {
+      ids.assign(static_cast<size_t>(nslot * slot), std::numeric_limits<int32_t>::min());
+      dys.assign(static_cast<size_t>(nslot * slot), 0.0f);
+    }
+    if (blk.size() < static_cast<size_t>(blk_len)) blk.resize(static_cast<size_t>(blk_len));
+    if (saved.size() < static_cast<size_t>(pw * C)) saved.resize(static_cast<size_t>(pw * C));
+    // Sentinels: the pixels outside [0, out_w) of every slot (out_w may differ from last call's).
+    for (int64_t k = 0; k < nslot; ++k) {
+      std::fill(ids.begin() + k * slot, ids.begin() + k * slot + lead, std::numeric_limits<int32_t>::min());
+      std::fill(ids.begin() + k * slot + lead + rs, ids.begin() + (k + 1) * slot,
+                std::numeric_limits<int32_t>::min());
+    }
+    for (int64_t img = i0; img < i1; ++img) {
+      const float* go = grad_out + img * s.out_img();
+      const int64_t* id = ind + img * s.out_img();
+      float* gx = grad_x + img * s.in_img();
+      int64_t held[4] = {-1, -1, -1, -1};  // output row in each slot (oh % nslot)
+      const float* dy_at[4] = {};           // its gradients (the row itself or a padded copy)
+      int64_t blk_h = h0;  // first grad_x row of the block being built
+      for (int64_t ih = h0; ih < h1; ++ih) {
+        const int64_t ra = ch.lo[ih], nr = ch.hi[ih] - ra;
+        const float* dyp[4];
+        const int32_t* idp[4];
+        for (int64_t r = 0; r < nr; ++r) {
+          const int64_t oh = ra + r, k = oh % nslot;
+          int32_t* si = ids.data() + k * slot + lead;
+          float* sd = dys.data() + k * slot + lead;
+          if (held[k] != oh) {
+            const bool ok = kt.narrow_check(id + oh * rs, rs, first.data(), cnt.data(),
+                                            static_cast<int32_t>(g.h.first[oh] * in_w),
+                                            g.h.count[oh], static_cast<int32_t>(in_w), si);
+            if (!ok && oh >= r0 && oh < r1) {
+              const int64_t e = first_bad_row(id, s, g, oh);
+              if (e >= 0) {
+                std::lock_guard<std::mutex> lock(mu);
+                bad_out.push_back(img * s.out_img() + e);
+                if (nt) stream_fence();
+                return;
+              }
+            }
+            // The kernels read dy at pixels -1 and out_w too, where the never-matching
+            // sentinel ids make the values irrelevant: a copy only where they lie outside the
+            // array (the first and last output row of the whole batch).
+            const bool edge = (img == 0 && oh == 0) || (img + 1 == s.images && oh + 1 == s.out_h);
+            if (edge) std::memcpy(sd, go + oh * rs, sizeof(float) * static_cast<size_t>(rs));
+            dy_at[k] = edge ? sd : go + oh * rs;
+            held[k] = oh;
+          }
+          dyp[r] = dy_at[k];
+          idp[r] = si;
+        }
+        // Row j of the block lives at blk + lead_b + j*rl; the kernel's padded row starts pw
+        // pixels before it, over the previous row's last pixels (saved and restored).
+        const int64_t j = ih - blk_h;
+        float* rowp = blk.data() + lead_b + j * rl;
+        if (nr == 0) {
+          std::fill(rowp, rowp + rl, 0.0f);
+        } else {
+          const int64_t keep = j > 0 ? pw * C : 0;
+          std::copy(rowp - keep, rowp, saved.data());
+          const int32_t pos = static_cast<int32_t>(ih * in_w - pw);
+          if (s.nhwc)
+            kt.max_bwd_k3s2_nhwc(dyp, idp, nr, pos, out_w, C, rowp - pw * C);
+          else
+            kt.max_bwd_k3s2_nchw(dyp, idp, nr, pos, out_w, rowp - pw * C);
+          std::copy(saved.data(), saved.data() + keep, rowp - keep);
+          if (cover < in_w) std::fill(rowp + cover * C, rowp + rl, 0.0f);
+        }
+        if (j + 1 == blk_rows || ih + 1 == h1) {  // the block's rows out in one stream
+          const int64_t len = (j + 1) * rl;
+          if (nt)
+            kt.stream_copy(blk.data() + lead_b, len, gx + blk_h * rl);
+          else
+            std::memcpy(gx + blk_h * rl, blk.data() + lead_b, sizeof(float) * static_cast<size_t>(len));
+          blk_h = ih + 1;
+        }
+      }
+    }
+    if (nt) stream_fence();
+  });
+}
+
+// ---- max backward, NCHW planes that fit in cache: scatter into a zeroed plane buffer -------------
+//
+// With overlapping windows the row-window scatter above replays halo rows and clips every
+// position; a plane small enough for L2 (undilated windows) is instead accumulated whole in a
+// thread-local buffer, in row-major output order (the sequential sum), each output row's indices
+// checked first (the vector narrow_check where the ISA has one), then streamed out once.
+constexpr int64_t kPlaneBytes = 256 << 10;
+
+template <typename T>
+bool plane_backward(const Shape& s, const Geom& g) {
+  return !s.nhwc && (g.h.overlap || g.w.overlap) && g.h.step == 1 && g.w.step == 1 &&
+         static_cast<double>(s.in_h) * s.in_w * sizeof(T) <= static_cast<double>(kPlaneBytes);
+}
+
+template <typename T>
+void max_backward_plane(const T* grad_out, const int64_t* ind, T* grad_x, const Shape& s,
+                        const Geom& g, std::vector<int64_t>& bad_out) {
+  const PoolKernelsF32& kt = kernels().pool_f32;
+  const int64_t in_w = s.in_w, out_w = s.out_w, hw = s.in_h * in_w, ohw = s.out_h * out_w;
+  const auto narrow = kt.narrow_check;  // index-only: serves double too
+  std::vector<int32_t> first(static_cast<size_t>(out_w)), cnt(static_cast<size_t>(out_w));
+  for (int64_t o = 0; o < out_w; ++o) {
+    first[o] = static_cast<int32_t>(g.w.first[o]);
+    cnt[o] = static_cast<int32_t>(g.w.count[o]);
+  }
+  const bool nt = static_cast<double>(s.images) * hw * sizeof(T) >= kStreamBytes;
+  const Split sp = make_split(s.images, 1, static_cast<double>(hw + ohw) / 4, false);
+  std::mutex mu;
+  parallel_for(sp.ntasks, [&](int64_t t, int) {
+    int64_t i0, i1, r0, r1;
+    sp.get(t, i0, i1, r0, r1);
+    thread_local std::vector<T> buf;  // kept all +0 between uses (`clean`)
+    thread_local bool clean = true;
+    thread_local std::vector<int32_t> low;
+    if (buf.size() < static_cast<size_t>(hw)) buf.assign(static_cast<size_t>(hw), T(0)), clean = true;
+    if (low.size() < static_cast<size_t>(out_w)) low.resize(static_cast<size_t>(out_w));
+    T* __restrict b = buf.data();
+    for (int64_t img = i0; img < i1; ++img) {
+      const T* __restrict go = grad_out + img * ohw;
+      const int64_t* __restrict id = ind + img * ohw;
+      if (!clean) std::fill(buf.begin(), buf.end(), T(0));  // after an abandoned plane
+      clean = false;
+      for (int64_t oh = 0; oh < s.out_h; ++oh) {
+        const int64_t* __restrict io = id + oh * out_w;
+        if (!(narrow && narrow(io, out_w, first.data(), cnt.data(),
+                               static_cast<int32_t>(g.h.first[oh] * in_w), g.h.count[oh],
+                               static_cast<int32_t>(in_w), low.data()))) {
+          const int64_t e = first_bad_row(id, s, g, oh);
+          if (e >= 0) {
+            std::lock_guard<std::mutex> lock(mu);
+            bad_out.push_back(img * ohw + e);
+            if (nt) stream_fence();
+            return;
+          }
+        }
+        const T* __restrict gr = go + oh * out_w;
+        for (int64_t o = 0; o < out_w; ++o) b[io[o]] += gr[o];
+      }
+      T* dst = grad_x + img * hw;
+      clean = true;
+      if constexpr (std::is_same_v<T, float>) {
+        if (nt && kt.stream_move) {
+          kt.stream_move(b, hw, dst);
+          continue;
+        }
+      }
+      out_copy(dst, b, hw, nt);
+      std::fill(b, b + hw, T(0));
+    }
+    if (nt) stream_fence();
+  });
+}
+
 // Max / adaptive-max backward: each task checks its own indices, then scatters; the first bad
 // index in array order (whatever the thread count) is reported after all tasks end. grad_x is
 // unspecified when this throws.
@@ -1477,6 +1781,18 @@ void max_backward_checked(const char* fn, const T* grad_out, const int64_t* ind,
   std::vector<int64_t> bad;
   {
     const Cands ch(g.h, s.in_h), cw(g.w, s.in_w);
+    if (plane_backward<T>(s, g)) {
+      max_backward_plane(grad_out, ind, grad_x, s, g, bad);
+      if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
+      return;
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      if (k3s2_backward(s, g, ch)) {
+        max_backward_k3s2(grad_out, ind, grad_x, s, g, ch, bad);
+        if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);
+        return;
+      }
+    }
     if (gather_backward(s, g, ch, cw)) {
       max_backward_gather(grad_out, ind, grad_x, s, g, ch, cw, bad);
       if (!bad.empty()) fail_index(fn, ind, *std::min_element(bad.begin(), bad.end()), s, g);

@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "cpu/kernels/pool_simd.h"
 
@@ -47,6 +48,9 @@ struct V {
   static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
   static F set1(float v) { return _mm256_set1_ps(v); }
   static I set1i(int32_t v) { return _mm256_set1_epi32(v); }
+  static I loadi(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static void storei(int32_t* p, I v) { _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), v); }
+  static I addi(I a, I b) { return _mm256_add_epi32(a, b); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
     const __m256i lane = _mm256_set_epi64x(b0 + 3 * step, b0 + 2 * step, b0 + step, b0);
     const __m256i four = _mm256_set1_epi64x(4 * step);
@@ -153,6 +157,179 @@ int64_t max_bwd_gather_nhwc(const float* dy, const int32_t* idx, const int64_t* 
   return C;
 }
 
+// k3s2 gather, NCHW: 8 outputs o .. o + 7 give the 16 padded columns 2o .. 2o + 15: even columns
+// ("edges", taps j = 2 of o - 1 and j = 0 of o) and odd ones ("centres", tap j = 1 of o),
+// interleaved at the end.
+template <int NR>
+inline void k3s2_nchw_rows(const float* const* dy, const int32_t* const* id, int64_t nr,
+                           int32_t pos, int64_t n, float* dst) {
+  const int64_t rows = NR > 0 ? NR : nr;
+  const __m256i lane2 = _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14), one = _mm256_set1_epi32(1);
+  for (int64_t o = 0; o < n + 1; o += 8) {
+    const __m256i te = _mm256_add_epi32(_mm256_set1_epi32(pos + static_cast<int32_t>(2 * o)), lane2);
+    const __m256i tc = _mm256_add_epi32(te, one);
+    __m256 e = _mm256_setzero_ps(), c = _mm256_setzero_ps();
+    for (int64_t r = 0; r < rows; ++r) {
+      const __m256i ip = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(id[r] + o - 1));
+      const __m256i ic = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(id[r] + o));
+      const __m256 dp = _mm256_loadu_ps(dy[r] + o - 1), dc = _mm256_loadu_ps(dy[r] + o);
+      e = _mm256_add_ps(e, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ip, te)), dp));
+      e = _mm256_add_ps(e, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ic, te)), dc));
+      c = _mm256_add_ps(c, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ic, tc)), dc));
+    }
+    const __m256 lo = _mm256_unpacklo_ps(e, c), hi = _mm256_unpackhi_ps(e, c);
+    _mm256_storeu_ps(dst + 2 * o, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_storeu_ps(dst + 2 * o + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+  }
+}
+
+bool max_bwd_k3s2_nchw(const float* const* dy, const int32_t* const* id, int64_t nr, int32_t pos,
+                       int64_t n, float* dst) {
+  if (nr == 1)
+    k3s2_nchw_rows<1>(dy, id, nr, pos, n, dst);
+  else if (nr == 2)
+    k3s2_nchw_rows<2>(dy, id, nr, pos, n, dst);
+  else
+    k3s2_nchw_rows<0>(dy, id, nr, pos, n, dst);
+  return true;
+}
+
+// k3s2 gather, NHWC: outputs o = 0 .. n in order (sequential reads of the rows), 8 channels at a
+// time; the C % 8 tail as one block overlapping the previous (same values).
+template <int NR>
+inline void k3s2_nhwc_rows(const float* const* dy, const int32_t* const* id, int64_t nr,
+                           int32_t pos, int64_t n, int64_t C, float* dst) {
+  const int64_t rows = NR > 0 ? NR : nr;
+  const __m256i one = _mm256_set1_epi32(1), two = _mm256_set1_epi32(2);
+  __m256i te = _mm256_set1_epi32(pos);
+  for (int64_t o = 0; o <= n; ++o, te = _mm256_add_epi32(te, two)) {
+    const __m256i tc = _mm256_add_epi32(te, one);
+    float* de = dst + 2 * o * C;
+    for (int64_t c = 0;; c += 8) {
+      if (c + 8 > C) c = C - 8;
+      __m256 e = _mm256_setzero_ps(), m = _mm256_setzero_ps();
+      for (int64_t r = 0; r < rows; ++r) {
+        const int32_t* ir = id[r] + o * C + c;
+        const float* dr = dy[r] + o * C + c;
+        const __m256i ip = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir - C));
+        const __m256i ic = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ir));
+        const __m256 dp = _mm256_loadu_ps(dr - C), dc = _mm256_loadu_ps(dr);
+        e = _mm256_add_ps(e, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ip, te)), dp));
+        e = _mm256_add_ps(e, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ic, te)), dc));
+        m = _mm256_add_ps(m, _mm256_and_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(ic, tc)), dc));
+      }
+      _mm256_storeu_ps(de + c, e);
+      _mm256_storeu_ps(de + C + c, m);
+      if (c + 8 == C) break;
+    }
+  }
+}
+
+bool max_bwd_k3s2_nhwc(const float* const* dy, const int32_t* const* id, int64_t nr, int32_t pos,
+                       int64_t n, int64_t C, float* dst) {
+  if (C < 8) return false;
+  if (nr == 1)
+    k3s2_nhwc_rows<1>(dy, id, nr, pos, n, C, dst);
+  else if (nr == 2)
+    k3s2_nhwc_rows<2>(dy, id, nr, pos, n, C, dst);
+  else
+    k3s2_nhwc_rows<0>(dy, id, nr, pos, n, C, dst);
+  return true;
+}
+
+// Narrow + check, 8 indices at a time: the low dwords (in order) are stored, the high dwords
+// OR-ed (a valid index is below 2^31); (lo - first - i*dhw) < cnt unsigned, as signed compares
+// of values offset by 2^31.
+template <int NH>
+bool narrow_check_nh(const int64_t* idx, int64_t n, const int32_t* first, const int32_t* cnt,
+                     int32_t base, int64_t nh_rt, int32_t dhw, int32_t* out) {
+  const int64_t nh = NH > 0 ? NH : nh_rt;
+  const __m256i sign = _mm256_set1_epi32(INT32_MIN);
+  const __m256i b = _mm256_set1_epi32(static_cast<int32_t>(static_cast<uint32_t>(base) ^ 0x80000000u));
+  const __m256i step = _mm256_set1_epi32(dhw);
+  __m256i high = _mm256_setzero_si256(), ok_all = _mm256_set1_epi32(-1);
+  int64_t k = 0;
+  for (; k + 8 <= n; k += 8) {
+    const __m256 a = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k)));
+    const __m256 c = _mm256_castsi256_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(idx + k + 4)));
+    const __m256i lo = _mm256_permute4x64_epi64(
+        _mm256_castps_si256(_mm256_shuffle_ps(a, c, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8);
+    high = _mm256_or_si256(high, _mm256_castps_si256(_mm256_shuffle_ps(a, c, _MM_SHUFFLE(3, 1, 3, 1))));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + k), lo);
+    const __m256i f = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(first + k));
+    const __m256i w = _mm256_xor_si256(
+        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(cnt + k)), sign);
+    // (lo - base - first) + 2^31: base was offset by 2^31 above (xor = add mod 2^32)
+    __m256i r = _mm256_sub_epi32(_mm256_sub_epi32(lo, b), f);
+    __m256i ok = _mm256_cmpgt_epi32(w, r);
+    for (int64_t i = 1; i < nh; ++i) {
+      r = _mm256_sub_epi32(r, step);
+      ok = _mm256_or_si256(ok, _mm256_cmpgt_epi32(w, r));
+    }
+    ok_all = _mm256_and_si256(ok_all, ok);
+  }
+  bool good = _mm256_testz_si256(high, high) &&
+              _mm256_movemask_ps(_mm256_castsi256_ps(ok_all)) == 0xFF;
+  for (; k < n; ++k) {
+    out[k] = static_cast<int32_t>(idx[k]);
+    const uint64_t rel = static_cast<uint64_t>(idx[k]) -
+                         static_cast<uint64_t>(static_cast<int64_t>(base) + first[k]);
+    bool ok = false;
+    for (int64_t i = 0; i < nh; ++i)
+      ok |= rel - static_cast<uint64_t>(i * dhw) < static_cast<uint64_t>(cnt[k]);
+    good = good && ok;
+  }
+  return good;
+}
+
+bool narrow_check(const int64_t* idx, int64_t n, const int32_t* first, const int32_t* cnt,
+                  int32_t base, int64_t nh, int32_t dhw, int32_t* out) {
+  switch (nh) {
+    case 2: return narrow_check_nh<2>(idx, n, first, cnt, base, nh, dhw, out);
+    case 3: return narrow_check_nh<3>(idx, n, first, cnt, base, nh, dhw, out);
+    default: return narrow_check_nh<0>(idx, n, first, cnt, base, nh, dhw, out);
+  }
+}
+
+template <bool ZERO>
+void stream_impl(float* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  const int64_t head = static_cast<int64_t>(((32 - (reinterpret_cast<uintptr_t>(dst) & 31)) & 31) / 4);
+  if ((reinterpret_cast<uintptr_t>(dst) & 3) != 0 || n < head + 16) {  // unaligned floats or short
+    std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(n));
+    if (ZERO) std::memset(src, 0, sizeof(float) * static_cast<size_t>(n));
+    return;
+  }
+  const __m256 z = _mm256_setzero_ps();
+  for (; i < head; ++i) {
+    dst[i] = src[i];
+    if (ZERO) src[i] = 0.0f;
+  }
+  for (; i + 16 <= n; i += 16) {
+    _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    _mm256_stream_ps(dst + i + 8, _mm256_loadu_ps(src + i + 8));
+    if (ZERO) {
+      _mm256_storeu_ps(src + i, z);
+      _mm256_storeu_ps(src + i + 8, z);
+    }
+  }
+  if (i + 8 <= n) {
+    _mm256_stream_ps(dst + i, _mm256_loadu_ps(src + i));
+    if (ZERO) _mm256_storeu_ps(src + i, z);
+    i += 8;
+  }
+  for (; i < n; ++i) {
+    dst[i] = src[i];
+    if (ZERO) src[i] = 0.0f;
+  }
+}
+
+void stream_copy(const float* src, int64_t n, float* dst) {
+  stream_impl<false>(const_cast<float*>(src), n, dst);  // never written
+}
+
+void stream_move(float* src, int64_t n, float* dst) { stream_impl<true>(src, n, dst); }
+
 // Unsigned a < b for 64-bit lanes: flip the sign bits, compare signed.
 int64_t check_row(const int64_t* idx, int64_t n, const int64_t* first, const int64_t* cnt,
                   int64_t base, int64_t nh, int64_t dhw) {
@@ -246,6 +423,11 @@ void fill_pool_kernels_f32(PoolKernelsF32& k) {
   k.max_bwd_nchw_k2 = &max_bwd_nchw_k2;
   k.max_bwd_nhwc = &max_bwd_nhwc;
   k.max_bwd_gather_nhwc = &max_bwd_gather_nhwc;
+  k.max_bwd_k3s2_nchw = &max_bwd_k3s2_nchw;
+  k.max_bwd_k3s2_nhwc = &max_bwd_k3s2_nhwc;
+  k.narrow_check = &narrow_check;
+  k.stream_copy = &stream_copy;
+  k.stream_move = &stream_move;
 }
 
 }  // namespace avx2

@@ -35,6 +35,9 @@ struct V {
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
   static F set1(float v) { return _mm512_set1_ps(v); }
   static I set1i(int32_t v) { return _mm512_set1_epi32(v); }
+  static I loadi(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static void storei(int32_t* p, I v) { _mm512_storeu_si512(p, v); }
+  static I addi(I a, I b) { return _mm512_add_epi32(a, b); }
   static void store_idx(int64_t* d, I off, int64_t b0, int64_t step) {
     const __m512i lane = _mm512_set_epi64(b0 + 7 * step, b0 + 6 * step, b0 + 5 * step,
                                           b0 + 4 * step, b0 + 3 * step, b0 + 2 * step, b0 + step,
