@@ -128,15 +128,21 @@ def test_phase_in_place(layout, case, dtype):
     _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
 
 
-# NCHW strided input gradients through phase planes, each tap's GEMM accumulated straight into
-# its plane: more outputs than one depth block (300 > 256), channel blocks that are not whole
-# register tiles (13, 50 channels), stride 3 x 2, groups.
+# NCHW strided input gradients through phase planes. With >= 16 channels per group each tap's
+# GEMM is accumulated straight into its plane; with fewer (the stem's 3) column tiles are added
+# into the planes. Cases: more outputs than one depth block (300 > 256), channel blocks that
+# are not whole register tiles (13, 17, 50 channels), stride 3 x 2, groups on both paths.
 PHASE_GRAD = [
     dict(x=(1, 8, 40, 40), w=(300, 8, 3, 3), stride=2, padding=1),
+    dict(x=(3, 20, 50, 50), w=(300, 20, 3, 3), stride=2, padding=1),
     dict(x=(2, 13, 41, 43), w=(20, 13, 3, 3), stride=2, padding=1),
+    dict(x=(2, 17, 41, 43), w=(20, 17, 3, 3), stride=2, padding=1),
     dict(x=(1, 50, 40, 41), w=(16, 50, 3, 3), stride=2, padding=((1, 0), (0, 2))),
     dict(x=(1, 6, 61, 58), w=(7, 6, 5, 4), stride=(3, 2), padding=(2, 1)),
+    dict(x=(1, 24, 61, 58), w=(7, 24, 5, 4), stride=(3, 2), padding=(2, 1)),
     dict(x=(2, 16, 40, 40), w=(12, 8, 3, 3), stride=2, padding=1, groups=2),
+    dict(x=(2, 40, 40, 40), w=(12, 20, 3, 3), stride=2, padding=1, groups=2),
+    dict(x=(2, 3, 45, 41), w=(16, 3, 7, 7), stride=2, padding=3),
 ]
 
 
@@ -149,4 +155,7 @@ def test_nchw_phase_input_grad(case, dtype):
     reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, op="input_grad",
                                      dtype=dtype, **kw)[1]
     assert "phase" in reason, reason
+    direct = x_shape[1] // groups >= 16
+    assert ("accumulated straight" in reason) == direct, reason
+    assert ("column tiles" in reason) != direct, reason
     _input_grad_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
