@@ -110,6 +110,34 @@ def test_max_nan_in_each_lane(layout):
                 assert _check_max(x, g, layout, np.float32, seeded_rng("lane", lane))
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_max_3x3s2_tall_planes(dtype):
+    """Windows 3x3 2 apart down taller planes: after the first output row each window's first row
+    comes from the previous window (fused row + column pass, row results chained), the padded
+    left column beside it; heights and widths either side of the input's end (last row's read)."""
+    rng = seeded_rng("3x3s2-tall", np.dtype(dtype).name)
+    for g in ((3, 2, 1, 1, False), (3, 2, 1, 1, True), (3, 2, 0, 1, False), (3, 2, 0, 1, True)):
+        for h in range(5, 13):
+            for w in (15, 16, 17, 18, 19, 33, 34, 35, 50):
+                x = _special(rng, (1, 2, h, w), dtype)
+                assert _check_max(x, g, "NCHW", dtype, rng)
+
+
+def test_max_3x3s2_nan_each_lane_tall():
+    """A NaN at each lane position in each row of the chained windows, earlier NaNs overruled by
+    later ones in the same window; the rest -inf or ties."""
+    h, w = 9, 36
+    for fill in (-np.inf, 1.0):
+        for lane in range(18):
+            for r in range(1, h - 1):
+                x = np.full((1, 2, h, w), fill, np.float32)
+                x[0, :, r, 2 * lane] = np.nan
+                x[0, :, r + 1, (2 * lane + 1) % w] = np.nan
+                x[0, 1, r - 1, (2 * lane + 2) % w] = 2.0
+                for g in ((3, 2, 1, 1, False), (3, 2, 0, 1, True)):
+                    assert _check_max(x, g, "NCHW", np.float32, seeded_rng("lane-tall", lane))
+
+
 def _same_on_every_isa(fn):
     """fn() under the current ISA equals fn() under the scalar ISA, bit for bit."""
     from fastconv import _testing

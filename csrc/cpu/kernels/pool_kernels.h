@@ -35,6 +35,12 @@ struct PoolKernelsF32 {
   // max rule; out[k] and idx[k] = base + 2k + rel[i*] + jw[i*][k] (idx may be null).
   void (*max_col3s2)(const float* const* m, const int32_t* const* jw, const int32_t* rel,
                      int64_t nh, int64_t n, float* out, int64_t* idx, int64_t base) = nullptr;
+  // Both passes for a window of 3 rows whose first row's row-pass results are (m, jw): the
+  // other two rows (x, x + w) get the row pass in registers, the last one's results go to
+  // (m2, jw2) (windows 2 rows apart chain), and out / idx are as max_col3s2 with rel = {0, w,
+  // 2w}. Reads x[0 .. 2n + 1] and x[w .. w + 2n + 1].
+  void (*max_fused3s2)(const float* x, int64_t w, int64_t n, const float* m, const int32_t* jw,
+                       float* m2, int32_t* jw2, float* out, int64_t* idx, int64_t base) = nullptr;
 
   // NCHW avg forward, the same geometry as max_nchw_s*: out[k] = (sum of its taps, added in
   // tap order to 0) / divisor. All n when n >= lanes, else 0.

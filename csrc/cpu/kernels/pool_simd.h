@@ -101,22 +101,65 @@ int64_t max_nchw(const float* x, const int32_t* tap_off, int64_t ntaps, int64_t 
 }
 
 // Row pass of the 3-wide, 2-apart windows: taps j = 0, 1, 2 are the even, odd and next even
-// elements, all in load_even_raw's lane order (the column pass fixes the order once).
+// elements, all in load_even_raw's lane order (the column pass fixes the order once). The
+// winning tap's offset is j0 + j.
 template <typename V>
-inline void max_row3s2_block(const float* x, float* m, int32_t* jw) {
-  using I = typename V::I;
-  typename V::F a = V::load_even_raw(x);
-  I j = V::set1i(0);
+inline void max_row3s2_reg(const float* x, typename V::I j0, typename V::F& a, typename V::I& j) {
+  a = V::load_even_raw(x);
+  j = j0;
   const typename V::F b = V::load_odd_raw(x);
   auto u = V::takes(b, a);
   a = V::sel(u, b, a);
-  j = V::seli(u, V::set1i(1), j);
+  j = V::seli(u, V::addi(j0, V::set1i(1)), j);
   const typename V::F c = V::load_even_raw(x + 2);
   u = V::takes(c, a);
   a = V::sel(u, c, a);
-  j = V::seli(u, V::set1i(2), j);
+  j = V::seli(u, V::addi(j0, V::set1i(2)), j);
+}
+
+template <typename V>
+inline void max_row3s2_block(const float* x, float* m, int32_t* jw) {
+  typename V::F a;
+  typename V::I j;
+  max_row3s2_reg<V>(x, V::set1i(0), a, j);
   V::store(m, a);
   V::storei(jw, j);
+}
+
+// max_row3s2 of rows x and x + w folded after the row in (m, jw); row x + w's go to (m2, jw2).
+template <typename V, bool IDX>
+void max_fused3s2_impl(const float* x, int64_t w, int64_t n, const float* m, const int32_t* jw,
+                       float* m2, int32_t* jw2, float* out, int64_t* idx, int64_t base) {
+  using I = typename V::I;
+  constexpr int64_t L = V::L;
+  const int64_t nb = (n + L - 1) / L;
+  const I w1 = V::set1i(static_cast<int32_t>(w)), w2 = V::set1i(static_cast<int32_t>(2 * w));
+  for (int64_t q = 0; q < nb; ++q) {
+    const int64_t k = std::min(q * L, n - L), s = q * L;
+    typename V::F a = V::load(m + s), v;
+    I off = V::loadi(jw + s), j;
+    max_row3s2_reg<V>(x + 2 * k, w1, v, j);
+    auto u = V::takes(v, a);
+    a = V::sel(u, v, a);
+    if (IDX) off = V::seli(u, j, off);
+    max_row3s2_reg<V>(x + w + 2 * k, V::set1i(0), v, j);
+    V::store(m2 + s, v);
+    V::storei(jw2 + s, j);
+    u = V::takes(v, a);
+    a = V::sel(u, v, a);
+    if (IDX) off = V::seli(u, V::addi(j, w2), off);
+    V::store(out + k, V::fix_even(a));
+    if (IDX) V::store_idx(idx + k, V::fix_even(off), base + 2 * k, 2);
+  }
+}
+
+template <typename V>
+void max_fused3s2(const float* x, int64_t w, int64_t n, const float* m, const int32_t* jw,
+                  float* m2, int32_t* jw2, float* out, int64_t* idx, int64_t base) {
+  if (idx)
+    max_fused3s2_impl<V, true>(x, w, n, m, jw, m2, jw2, out, idx, base);
+  else
+    max_fused3s2_impl<V, false>(x, w, n, m, jw, m2, jw2, out, idx, base);
 }
 
 template <typename V>
@@ -387,6 +430,7 @@ void fill(PoolKernelsF32& k) {
   k.max_nhwc = &max_nhwc<V>;
   k.max_row3s2 = &max_row3s2<V>;
   k.max_col3s2 = &max_col3s2<V>;
+  k.max_fused3s2 = &max_fused3s2<V>;
   k.avg_nchw_s1 = &avg_nchw<V, 1>;
   k.avg_nchw_s2 = &avg_nchw<V, 2>;
   k.dup2 = &dup2<V>;

@@ -435,17 +435,33 @@ class SepMax3s2 {
     if (!k) return;
     n_ = b - a;
     plane_ = in_h * in_w;
-    if (n_ < k->lanes) {
+    if (n_ < k->lanes || g.h.k > kMaxRows) {
       n_ = 0;
       return;
     }
     stride_ = (n_ + k->lanes - 1) / k->lanes * k->lanes;
-    slots_ = g.h.k;
+    // A power-of-two ring of >= k_h rows: the slot is h & (slots_ - 1), no division per row.
+    slots_ = 1;
+    while (slots_ < g.h.k) slots_ *= 2;
     m_.resize(static_cast<size_t>(slots_ * stride_));
     j_.resize(m_.size());
     tag_.assign(static_cast<size_t>(slots_), -1);
+    // One partial window left of the interior (padding 1): each row's maximum over its columns
+    // is kept beside the ring too, and the output combined from those like the interior's.
+    if (a == 1) {
+      edge_m_.resize(static_cast<size_t>(slots_));
+      edge_j_.resize(static_cast<size_t>(slots_));
+    }
+  }
+  // Whether row_max also writes output 0 of row oh (the driver then skips it).
+  bool covers_edge(int64_t oh) const {
+    return n_ > 0 && !edge_m_.empty() && g_.h.count[oh] <= kMaxRows;
   }
   // Outputs [a, a + n) of row oh (returns n; 0 when not usable).
+  // Kept out of line: inlined into the row driver it left both short of registers (spills).
+#if defined(__GNUC__) || defined(__clang__)
+  __attribute__((noinline))
+#endif
   int64_t row_max(const float* x, int64_t oh, float* o, int64_t* id) {
     if (n_ == 0) return 0;
     const int64_t h0 = g_.h.first[oh], nh = g_.h.count[oh];
@@ -453,8 +469,31 @@ class SepMax3s2 {
     const int32_t* jp[kMaxRows];
     int32_t rel[kMaxRows];
     if (nh > kMaxRows) return 0;
+    if (nh == 3 && k_->max_fused3s2 && tag_[h0 & (slots_ - 1)] == h0) {
+      // The window's first row is in the ring: both passes at once for the other two rows.
+      const int64_t start = (h0 + 1) * in_w_ + a_ * 2 - g_.w.pad_lo;
+      if (start + in_w_ + 2 * n_ + 1 < plane_) {
+        const int64_t s0 = h0 & (slots_ - 1), s2 = (h0 + 2) & (slots_ - 1);
+        if (!edge_m_.empty()) {
+          float em = edge_m_[s0], e1;
+          int64_t ej = edge_j_[s0], j1;
+          edge_row(x, h0 + 1, e1, j1);
+          edge_row(x, h0 + 2, edge_m_[s2], edge_j_[s2]);
+          fold(e1, j1, em, ej);
+          fold(edge_m_[s2], edge_j_[s2], em, ej);
+          o[0] = em;
+          if (id) id[0] = ej;
+        }
+        const int64_t base = h0 * in_w_ + a_ * 2 - g_.w.pad_lo;
+        k_->max_fused3s2(x + start, in_w_, n_, m_.data() + s0 * stride_, j_.data() + s0 * stride_,
+                         m_.data() + s2 * stride_, j_.data() + s2 * stride_, o + a_,
+                         id ? id + a_ : nullptr, base);
+        tag_[s2] = h0 + 2;
+        return n_;
+      }
+    }
     for (int64_t i = 0; i < nh; ++i) {
-      const int64_t h = h0 + i, sl = h % slots_;
+      const int64_t h = h0 + i, sl = h & (slots_ - 1);
       float* m = m_.data() + sl * stride_;
       int32_t* j = j_.data() + sl * stride_;
       if (tag_[sl] != h) {
@@ -466,9 +505,18 @@ class SepMax3s2 {
           std::copy(x + start, x + start + 2 * n_ + 1, pad_.begin());
           k_->max_row3s2(pad_.data(), n_, m, j);
         }
+        if (!edge_m_.empty()) edge_row(x, h, edge_m_[sl], edge_j_[sl]);
         tag_[sl] = h;
       }
       mp[i] = m, jp[i] = j, rel[i] = static_cast<int32_t>(i * in_w_);
+    }
+    if (!edge_m_.empty()) {
+      float em = edge_m_[h0 & (slots_ - 1)];
+      int64_t ej = edge_j_[h0 & (slots_ - 1)];
+      for (int64_t i = 1; i < nh; ++i)
+        fold(edge_m_[(h0 + i) & (slots_ - 1)], edge_j_[(h0 + i) & (slots_ - 1)], em, ej);
+      o[0] = em;
+      if (id) id[0] = ej;
     }
     const int64_t base = h0 * in_w_ + a_ * 2 - g_.w.pad_lo;
     k_->max_col3s2(mp, jp, rel, nh, n_, o + a_, id ? id + a_ : nullptr, base);
@@ -476,13 +524,26 @@ class SepMax3s2 {
   }
 
  private:
+  // (m, j) = (v, vj) if v takes m by the max rule.
+  static void fold(float v, int64_t vj, float& m, int64_t& j) {
+    const bool u = takes(v, m);
+    m = select(u, v, m);
+    j = select(u, vj, j);
+  }
+  // Row h's maximum over output 0's columns, and its plane index.
+  void edge_row(const float* x, int64_t h, float& em, int64_t& ej) const {
+    const int64_t e0 = h * in_w_ + g_.w.first[0], ne = g_.w.count[0];
+    em = x[e0];
+    ej = e0;
+    for (int64_t c = 1; c < ne; ++c) fold(x[e0 + c], e0 + c, em, ej);
+  }
   static constexpr int64_t kMaxRows = 16;
   const PoolKernelsF32* k_;
   const Geom& g_;
   int64_t in_w_, a_, n_ = 0, stride_ = 0, slots_ = 0, plane_ = 0;
-  std::vector<float> m_, pad_;
+  std::vector<float> m_, pad_, edge_m_;
   std::vector<int32_t> j_;
-  std::vector<int64_t> tag_;
+  std::vector<int64_t> tag_, edge_j_;
 };
 
 template <typename T, bool IDX>
@@ -539,6 +600,7 @@ void max_rows_nchw(const T* x, T* out, int64_t* ind, Off<T>* off, const PoolKern
         ow = b - 1;
         continue;
       }
+      if (two_pass && ow == 0 && sep.covers_edge(oh)) continue;  // written by sep.row_max
       max_one(x, h0 * in_w + g.w.first[ow], nh, dh, g.w.count[ow], dw, o[ow],
               IDX ? id[ow] : scratch_idx);
     }
