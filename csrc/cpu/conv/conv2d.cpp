@@ -1510,13 +1510,20 @@ struct WgradSplit {
     T* base;  // dW, or this chunk's partial buffer
   };
   using ChunkRule = int64_t (*)(const Conv2dParams&, int64_t out_blocks, int64_t wsize);
+  // reserve: elements of scratch the driver needs besides the partials; the partials then
+  // share 1/4 of the im2col buffer with it. It must not depend on the thread count (the chunk
+  // count fixes the summation order).
   WgradSplit(const Conv2dParams& p, int64_t m, int64_t mblk, int64_t n, int64_t nblk,
-             ChunkRule rule = &wgrad_chunks)
+             ChunkRule rule = &wgrad_chunks, int64_t reserve = 0)
       : M(m), MB(mblk), mb(div_up(m, mblk)), N(n), NB(nblk), nb(div_up(n, nblk)) {
     Kt = p.batch * p.out_plane();
     wsize = p.out_c * p.in_cg() * p.kk();
     const int64_t out_blocks = p.groups * mb * nb;
     chunks = rule(p, out_blocks, wsize);
+    if (reserve > 0) {
+      const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
+      chunks = std::max<int64_t>(1, std::min(chunks, (im2col_4 - reserve) / std::max<int64_t>(wsize, 1)));
+    }
     kchunk = div_up(Kt, chunks);
     if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
     tasks = out_blocks * chunks;
@@ -2043,10 +2050,12 @@ void weight_grad_nhwc(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       kNhwcLanes / MR * MR, std::max<int64_t>(MR, (akb * 1024 / int64_t(sizeof(T)) / kc) / MR * MR));
   const int64_t mb = div_up(M, rows), MB = std::min(M, div_up(div_up(M, mb), MR) * MR);
   const int64_t nb = div_up(N, kNhwcLanes), NBB = std::min(N, div_up(div_up(N, nb), NR) * NR);
-  WgradSplit<T> split(p, M, MB, N, NBB);
   const int64_t apan = div_up(MB, MR) * MR, bpan = div_up(NBB, NR) * NR;
-  // scratch: A panels (apan x kc), B panels (bpan x kc), C block (MB x NBB)
+  // scratch: A panels (apan x kc), B panels (bpan x kc), C block (MB x NBB); the partials
+  // leave room for two threads' of it within 1/4 of the im2col buffer (1x1_64to256@56 took
+  // 0.251 of it with 16 chunks)
   const int64_t per = checked_mul(apan + bpan, kc, "workspace size") + MB * NBB;
+  WgradSplit<T> split(p, M, MB, N, NBB, &wgrad_chunks, 2 * per);
   split.run(per, dw, [&](const typename WgradSplit<T>::Task& tk, T* Ap) {
     const int64_t gi = tk.gi, i0 = tk.i0, i1 = tk.i1, j0 = tk.j0, j1 = tk.j1, k0 = tk.k0, k1 = tk.k1;
     const ColGeom geom(p, gi);
