@@ -227,3 +227,48 @@ def test_depthwise_3x3_pad1_threads_bitwise(layout, dtype):
                             fastconv.conv2d_input_grad(go, wt, x.shape, **kw)))
     for a, b2, what in zip(res[0], res[1], ("forward", "input grad")):
         assert_bitwise(a, b2, f"{what}: 1 vs 2 threads")
+
+
+# NHWC 3x3 outputs of >= 8 MiB: each pair of rows goes through per-thread scratch and is
+# streamed out (non-temporal copy). Odd heights (a single last row), channel counts that leave
+# rows unaligned to 16 bytes, top or bottom padding rows, both dtypes.
+# (N, C, H, W, padding, dtype)
+STREAM_CASES = [
+    (2, 256, 64, 64, 1, "float32"),                        # exactly 8 MiB
+    (10, 67, 57, 61, ((0, 2), (1, 1)), "float32"),         # C % 4 != 0, bottom padding rows
+    (5, 67, 57, 61, ((2, 0), (1, 1)), "float64"),          # top padding rows
+    (3, 128, 53, 59, 1, "float64"),                        # odd height
+]
+
+
+def _dw3x3_nhwc_ref(x, w, b, padding):
+    """float64 NHWC 3x3 depthwise forward, stride 1, one padding column each side."""
+    (top, bottom), _ = ((padding, padding), 1) if isinstance(padding, int) else padding
+    xp = np.pad(x.astype(np.float64), ((0, 0), (top, bottom), (1, 1), (0, 0)))
+    ho, wo = xp.shape[1] - 2, xp.shape[2] - 2
+    y = np.broadcast_to(b.astype(np.float64), (x.shape[0], ho, wo, x.shape[3])).copy()
+    for a in range(3):
+        for c in range(3):
+            y += w[a, c, 0].astype(np.float64) * xp[:, a:a + ho, c:c + wo]
+    return y
+
+
+@pytest.mark.parametrize("case", STREAM_CASES, ids=_ids(STREAM_CASES))
+def test_depthwise_3x3_nhwc_streamed_output(case):
+    n, c, h, w, p, dtype = case
+    rng = seeded_rng("depthwise-stream", case)
+    x = int_data(rng, (n, h, w, c), dtype)
+    wt = int_data(rng, (3, 3, 1, c), dtype)
+    b = int_data(rng, (c,), dtype)
+    kw = dict(padding=p, groups=c, layout="NHWC")
+    with FT.conv_algorithm("depthwise"):
+        res = []
+        for threads in (1, 2):
+            with fastconv.threads(threads):
+                res.append(fastconv.conv2d(x, wt, b, **kw))
+        assert res[0].nbytes >= 8 << 20
+        # one image at a time: outputs below the streaming threshold (direct stores)
+        single = np.concatenate([fastconv.conv2d(x[i:i + 1], wt, b, **kw) for i in range(n)])
+    assert_same(res[0], _dw3x3_nhwc_ref(x, wt, b, p), "forward")
+    assert_bitwise(res[0], res[1], "forward: 1 vs 2 threads")
+    assert_bitwise(res[0], single, "forward: streamed vs per image")

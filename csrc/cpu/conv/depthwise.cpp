@@ -15,7 +15,8 @@
 // 3x3, stride 1, dilation 1, one padding column each side (forward; input gradient with M == 1):
 // no scratch plane. NCHW rows3x3_pad1 reads the rows in place (a shared zero row stands for
 // padding rows; the first and last vector of a row take the padding column as a zero lane);
-// NHWC nhwc_row3x3 computes output rows in pairs, so each source vector feeds both rows.
+// NHWC nhwc_row3x3 computes output rows in pairs, so each source vector feeds both rows; large
+// outputs (>= kDwStreamBytes) go through per-thread scratch rows, streamed out non-temporally.
 // NHWC (SIMD across channels). The window is clipped per output pixel by a column plan shared
 // by all rows and a row list per task, so interior pixels run the full window unconditionally.
 //   forward / input grad   one task per output (input) row; the input gradient gathers, per
@@ -30,6 +31,10 @@
 
 #include <algorithm>
 #include <cstring>
+
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "common/check.h"
 #include "common/workspace.h"
@@ -388,6 +393,10 @@ void weight_grad_nchw(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
 }
 
 // ---------------------------------------------------------------------------- NHWC
+// NHWC outputs this large (bytes) are written with non-temporal stores: they cannot stay in
+// cache, and streaming them saves the read-for-ownership of every line (as pool2d does).
+constexpr double kDwStreamBytes = 8.0 * 1024 * 1024;
+
 // 3x3, stride 1, dilation 1, one padding pixel each side, M == 1 (nhwc_row3x3): output rows in
 // pairs, row oh reading source rows oh - top + a (a < 3; zero outside [0, src_h)). Both rows
 // of a pair and the source rows are `wd` pixels of C channels. One task per pair of rows.
@@ -396,7 +405,15 @@ void nhwc_3x3_pairs(int64_t N, int64_t out_h, int64_t src_h, int64_t top, const 
                     const T* w, const T* bias, T* y, int64_t wd, int64_t C) {
   const DwKernels<T>& k = kernels().dw<T>();
   const int64_t rs = wd * C, pairs = div_up(out_h, 2), ntasks = N * pairs;
-  parallel_for(ntasks, threads_for(ntasks), [&](int64_t t, int) {
+  const int nth = threads_for(ntasks);
+  // Large outputs: each pair of rows is computed into per-thread scratch (L2) and then copied
+  // out with non-temporal stores (no read-for-ownership of the output lines; stores straight
+  // from the kernel would leave partial lines in the write-combining buffers).
+  const auto stream_copy = kernels().pool_f32.stream_copy;
+  const bool stream =
+      stream_copy && static_cast<double>(N) * out_h * rs * sizeof(T) >= kDwStreamBytes;
+  AlignedArray<T> scratch(stream ? checked_mul(checked_mul(int64_t(nth), 2), rs) : 0);
+  parallel_for(ntasks, nth, [&](int64_t t, int tid) {
     const int64_t n = t / pairs, oh = t % pairs * 2, nout = std::min<int64_t>(2, out_h - oh);
     const T* r[4];
     for (int64_t q = 0; q < nout + 2; ++q) {
@@ -408,10 +425,19 @@ void nhwc_3x3_pairs(int64_t N, int64_t out_h, int64_t src_h, int64_t top, const 
     const int64_t nl = std::min<int64_t>(oh + 5 - top, src_h - 1);
     const int64_t npf = std::min(nl - nf + 1, out_h - oh - 2);  // rows
     const bool pf = npf > 0;
-    k.nhwc_row3x3(DwNhwc3x3<T>{nout, r, wd, w, bias, y + (n * out_h + oh) * rs, rs, C,
+    T* yt = y + (n * out_h + oh) * rs;
+    T* out = stream ? scratch.data() + int64_t(tid) * 2 * rs : yt;
+    k.nhwc_row3x3(DwNhwc3x3<T>{nout, r, wd, w, bias, out, rs, C,
                                pf ? src + (n * src_h + nf) * rs : nullptr,
                                pf ? int64_t(sizeof(T)) * npf * rs : 0,
-                               pf ? y + (n * out_h + oh + 2) * rs : nullptr});
+                               pf && !stream ? y + (n * out_h + oh + 2) * rs : nullptr});
+    if (stream) {
+      const int64_t f = int64_t(sizeof(T) / sizeof(float));  // (a bit copy, as floats)
+      stream_copy(reinterpret_cast<const float*>(out), nout * rs * f, reinterpret_cast<float*>(yt));
+#if defined(__SSE2__)
+      _mm_sfence();  // the streamed lines are visible before the task ends
+#endif
+    }
   });
 }
 
