@@ -37,5 +37,6 @@ void register_conv(py::module_& m);
 void register_pool(py::module_& m);
 void register_info(py::module_& m);
 void register_testing(py::module_& m);
+void register_results(py::module_& m);
 
 }  // namespace fastconv

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   fastconv::register_conv(m);
   fastconv::register_pool(m);
   fastconv::register_testing(m);
+  fastconv::register_results(m);
 }

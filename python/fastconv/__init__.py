@@ -87,7 +87,43 @@ def threads(n: int) -> _Scoped:
     return _Scoped(get_num_threads, set_num_threads, n)
 
 
+def set_result_cache(megabytes: float) -> None:
+    """Bytes of large result buffers (>= 1 MiB each, at most 8) that fastconv keeps after the
+    arrays using them die, to hand out again for results of the same size: a training loop then
+    does not page-fault every output page on every call. Default 256 MiB (environment variable
+    FASTCONV_RESULT_CACHE_MB at import); 0 turns the cache off and frees what it holds."""
+    import numbers
+    if isinstance(megabytes, bool) or not isinstance(megabytes, numbers.Real):
+        raise TypeError(f"set_result_cache: megabytes must be a number, got "
+                        f"{type(megabytes).__name__} {megabytes!r}")
+    mb = float(megabytes)
+    if not (mb >= 0 and mb < 2**43):
+        raise ValueError(f"set_result_cache: megabytes must be in [0, 2**43), got {megabytes!r}")
+    _core.set_result_cache_limit(int(mb * 2**20))
+    _args.result_cache_on = int(mb * 2**20) > 0
+
+
+def release_memory() -> None:
+    """Free the result buffers fastconv keeps for reuse (see set_result_cache)."""
+    _core.release_result_cache()
+
+
+def _result_cache_from_env() -> None:
+    import os
+    v = os.environ.get("FASTCONV_RESULT_CACHE_MB")
+    if v is None or v.strip() == "":
+        return
+    try:
+        set_result_cache(float(v))
+    except (ValueError, TypeError):
+        import warnings
+        warnings.warn(f"fastconv: ignoring FASTCONV_RESULT_CACHE_MB={v!r} (expected a number "
+                      f">= 0 of megabytes)", RuntimeWarning, stacklevel=2)
+
+
+_result_cache_from_env()
+
 __all__ = list(_functional_all) + [
     "set_num_threads", "get_num_threads", "threads", "set_isa", "get_isa", "config",
-    "show_config", "cuda", "__version__",
+    "show_config", "cuda", "set_result_cache", "release_memory", "__version__",
 ]

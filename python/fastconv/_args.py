@@ -252,6 +252,21 @@ def check_alloc(fn: str, what: str, shape, dtype) -> None:
                               f"of memory available now")
 
 
+_CACHED_BYTES = 1 << 20
+result_cache_on = True  # kept by fastconv.set_result_cache
+
+
+def empty(shape, dtype) -> np.ndarray:
+    """A new uninitialised C-contiguous result array. Those of >= 1 MiB come from the compiled
+    core's bounded cache of blocks that earlier results gave back (no page faults on reuse; see
+    fastconv.set_result_cache); their numpy `base` is the capsule that owns the block. With the
+    cache off, numpy.empty as before."""
+    dt = np.dtype(dtype)
+    if not result_cache_on or math.prod(shape) * dt.itemsize < _CACHED_BYTES:
+        return np.empty(shape, dt)
+    return _core.empty_result(shape, dt)
+
+
 class Dest:
     """Where a result goes: a fresh array, or the user's out= (validated before any compute).
 
@@ -261,7 +276,7 @@ class Dest:
     def __init__(self, fn, out, shape, dtype, unbatched: bool, inputs: dict):
         self.out, self.unbatched = out, unbatched
         if out is None:
-            self.buf = np.empty(shape, dtype)
+            self.buf = empty(shape, dtype)
             return
         user_shape = tuple(shape[1:]) if unbatched else tuple(shape)
         if not isinstance(out, np.ndarray):
@@ -279,7 +294,7 @@ class Dest:
                 raise ValueError(f"{fn}: out shares memory with {name}; outputs must not overlap "
                                  f"inputs")
         self.direct = out.flags.c_contiguous and out.flags.aligned and out.dtype.isnative
-        self.buf = (out[None] if unbatched else out) if self.direct else np.empty(shape, dtype)
+        self.buf = (out[None] if unbatched else out) if self.direct else empty(shape, dtype)
 
     def done(self) -> np.ndarray:
         res = self.buf[0] if self.unbatched else self.buf

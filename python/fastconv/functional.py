@@ -35,7 +35,7 @@ def _run(core_fn, inputs, shape, dtype, *params):
     core call) when the result or any operand is empty."""
     if math.prod(shape) == 0 or any(a.size == 0 for a in inputs):
         return np.zeros(shape, dtype)
-    res = np.empty(shape, dtype)
+    res = A.empty(shape, dtype)
     core_fn(*(A.c_array(a) for a in inputs), res, *params)
     return res
 
@@ -252,8 +252,8 @@ def _pool_forward(fn, core_fn, x, layout, geometry, return_indices=None, is_max=
     want_i = is_max and A.flag(fn, "return_indices", return_indices)
     A.check_alloc(fn, "output and indices" if want_i else "output", p.out_shape,
                   np.dtype(_dtype(x)).itemsize + (8 if want_i else 0))
-    out = np.empty(p.out_shape, _dtype(x))
-    idx = np.empty(p.out_shape, np.int64) if want_i else None
+    out = A.empty(p.out_shape, _dtype(x))
+    idx = A.empty(p.out_shape, np.int64) if want_i else None
     if out.size:
         core_fn(A.c_array(x4), out, *((idx,) if is_max else ()), *params)
     return (_unbatch(out, unb), _unbatch(idx, unb)) if want_i else _unbatch(out, unb)
@@ -427,7 +427,7 @@ def global_avg_pool2d_backward(grad_out, input_shape, *, layout="NCHW"):
                                                     input_shape[1], input_shape[2])
         if grad_out.shape == ((n, c, 1, 1) if lay == 0 else (n, 1, 1, c)):
             A.check_alloc("global_avg_pool2d_backward", "grad_x", input_shape, grad_out.dtype)
-            gx = np.empty(input_shape, grad_out.dtype)
+            gx = A.empty(input_shape, grad_out.dtype)
             _core.adaptive_avg_pool2d_backward(grad_out, gx, lay)
             return gx
     return _adaptive_backward("global_avg_pool2d_backward", _core.adaptive_avg_pool2d_backward,
