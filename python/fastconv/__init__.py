@@ -10,6 +10,10 @@ Importing fastconv starts no threads, leaves the floating-point state alone and 
 """
 from __future__ import annotations
 
+import numbers as _numbers
+import os as _os
+import warnings as _warnings
+
 try:
     from . import _core
 except ImportError as _e:  # pragma: no cover - depends on the installation
@@ -92,8 +96,7 @@ def set_result_cache(megabytes: float) -> None:
     arrays using them die, to hand out again for results of the same size: a training loop then
     does not page-fault every output page on every call. Default 256 MiB (environment variable
     FASTCONV_RESULT_CACHE_MB at import); 0 turns the cache off and frees what it holds."""
-    import numbers
-    if isinstance(megabytes, bool) or not isinstance(megabytes, numbers.Real):
+    if isinstance(megabytes, bool) or not isinstance(megabytes, _numbers.Real):
         raise TypeError(f"set_result_cache: megabytes must be a number, got "
                         f"{type(megabytes).__name__} {megabytes!r}")
     mb = float(megabytes)
@@ -109,15 +112,13 @@ def release_memory() -> None:
 
 
 def _result_cache_from_env() -> None:
-    import os
-    v = os.environ.get("FASTCONV_RESULT_CACHE_MB")
+    v = _os.environ.get("FASTCONV_RESULT_CACHE_MB")
     if v is None or v.strip() == "":
         return
     try:
         set_result_cache(float(v))
     except (ValueError, TypeError):
-        import warnings
-        warnings.warn(f"fastconv: ignoring FASTCONV_RESULT_CACHE_MB={v!r} (expected a number "
+        _warnings.warn(f"fastconv: ignoring FASTCONV_RESULT_CACHE_MB={v!r} (expected a number "
                       f">= 0 of megabytes)", RuntimeWarning, stacklevel=2)
 
 

@@ -1465,7 +1465,8 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
 // Reduction chunks of the packed-GEMM and dot-product weight-gradient drivers: one chunk once
 // there are >= 16 output blocks, else up to 16 chunks of >= 4096 pixels, partials <= 2^24
 // elements. A function of the shape only, never of the thread count.
-int64_t gemm_wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
+int64_t gemm_wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize,
+                          int64_t /*reserve*/) {
   if (out_blocks >= 16) return 1;
   const int64_t Kt = p.batch * p.out_plane();
   int64_t chunks = std::min<int64_t>(16, div_up(Kt, 4096));
@@ -1488,13 +1489,14 @@ void sum_chunks(const T* partial, int64_t chunks, int64_t wsize, T* dw) {
 
 // Reduction chunks of the row-A and NHWC weight-gradient drivers: enough tasks (>= 16) that
 // two or more threads share them evenly, chunks of >= 1024 pixels, and partial sums within 1/4
-// of the layer's im2col matrix. A function of the shape only, never of the thread count.
-int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize) {
+// of the layer's im2col matrix, less `reserve` elements of the driver's own scratch. A function
+// of the shape only, never of the thread count.
+int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize, int64_t reserve) {
   const int64_t Kt = p.batch * p.out_plane();
   const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
   int64_t chunks = div_up(16, std::max<int64_t>(out_blocks, 1));
   chunks = std::min(chunks, std::max<int64_t>(1, Kt / 1024));
-  chunks = std::min(chunks, im2col_4 / std::max<int64_t>(wsize, 1));
+  chunks = std::min(chunks, (im2col_4 - reserve) / std::max<int64_t>(wsize, 1));
   return std::max<int64_t>(chunks, 1);
 }
 
@@ -1509,7 +1511,8 @@ struct WgradSplit {
     int64_t gi, i0, i1, j0, j1, k0, k1;
     T* base;  // dW, or this chunk's partial buffer
   };
-  using ChunkRule = int64_t (*)(const Conv2dParams&, int64_t out_blocks, int64_t wsize);
+  using ChunkRule = int64_t (*)(const Conv2dParams&, int64_t out_blocks, int64_t wsize,
+                                int64_t reserve);
   // reserve: elements of scratch the driver needs besides the partials; the partials then
   // share 1/4 of the im2col buffer with it. It must not depend on the thread count (the chunk
   // count fixes the summation order).
@@ -1519,11 +1522,7 @@ struct WgradSplit {
     Kt = p.batch * p.out_plane();
     wsize = p.out_c * p.in_cg() * p.kk();
     const int64_t out_blocks = p.groups * mb * nb;
-    chunks = rule(p, out_blocks, wsize);
-    if (reserve > 0) {
-      const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
-      chunks = std::max<int64_t>(1, std::min(chunks, (im2col_4 - reserve) / std::max<int64_t>(wsize, 1)));
-    }
+    chunks = rule(p, out_blocks, wsize, reserve);
     kchunk = div_up(Kt, chunks);
     if (chunks > 1) partial.reset(checked_mul(wsize, chunks, "workspace size"));
     tasks = out_blocks * chunks;
