@@ -4,8 +4,11 @@
   gradient as row-A GEMMs whose rows are the pixels' channel vectors (x or grad_out in place).
 * The NCHW stride-phase forward with <= 64 outputs per group: the indirect-B microkernel reads
   the runs of the phase planes in place.
-* The NHWC stride-phase forward with >= 16 channels per group: pixel-major phase planes whose
+* The NHWC stride-phase forward with > 256 channels per group: pixel-major phase planes whose
   per-tap rows the row-A microkernel reads in place.
+* The NHWC direct forward of strided layers with 16..256 channels per group: each tap's input
+  pixels read in place at the stride by the segmented row-A microkernel.
+* NCHW 1x1 stride-1 layers with depth >= 128: the image planes read in place (indirect B).
 * The NHWC input gradient through column tiles (strided layers): grad_out rows read in place.
 
 Each is checked against the float64 NumPy reference (tests/reference.py), in both dtypes, on
@@ -96,21 +99,47 @@ PHASE = [
 ]
 
 
-# NHWC strided layers with large outputs and >= 16 channels per group: pixel-major phase planes
-# read in place per tap (forward); the input gradient reads grad_out rows in place.
+# NHWC strided layers with large outputs and more channels per group than one depth block
+# (300 > 256): pixel-major phase planes read in place per tap (forward); the input gradient
+# reads grad_out rows in place.
 NHWC_PHASE = [
+    dict(x=(1, 44, 47, 300), w=(3, 3, 300, 17), stride=2, padding=((0, 1), (2, 1))),
+]
+
+# NHWC strided layers with 16..256 channels per group: the direct forward (each register tile
+# of 6 output pixels summed over all taps in one call, taps read in place at the stride or
+# copied at the padding and at output-row ends). Outputs per group not a multiple of the
+# panel (24, 70, 9, 10, 18, 33), pixels not a multiple of 6, output rows shorter than a tile
+# (width 2, 4), a single output row, stride 3 x 2, dilation, groups, asymmetric padding, and
+# padding wide enough that some tiles see only zeros (their output is the bias).
+NHWC_DIRECT = [
     dict(x=(1, 41, 39, 40), w=(3, 3, 40, 24), stride=2, padding=1),
     dict(x=(2, 45, 40, 16), w=(5, 5, 16, 70), stride=2, padding=2),
-    dict(x=(1, 44, 47, 300), w=(3, 3, 300, 17), stride=2, padding=((0, 1), (2, 1))),
     dict(x=(1, 61, 58, 20), w=(2, 4, 20, 9), stride=(3, 2), padding=(1, 1)),
     dict(x=(1, 50, 52, 16), w=(3, 3, 16, 10), stride=2, padding=2, dilation=2),
     dict(x=(2, 40, 40, 64), w=(3, 3, 32, 18), stride=2, padding=1, groups=2),
+    dict(x=(40, 9, 4, 24), w=(3, 3, 24, 33), stride=2, padding=((0, 2), (1, 0))),
+    dict(x=(8, 3, 60, 256), w=(3, 3, 256, 16), stride=2, padding=0),
+    dict(x=(2, 4, 4, 16), w=(3, 3, 16, 8), stride=2, padding=3),
 ]
 
 
 # (layout, cases, what explain_conv2d must say)
 PHASE_PATHS = {"NCHW": (PHASE, "reads their runs in place"),
                "NHWC": (NHWC_PHASE, "tap's rows in place")}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", range(len(NHWC_DIRECT)))
+def test_nhwc_direct(case, dtype):
+    kw = dict(NHWC_DIRECT[case])
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout="NHWC",
+                                     op="forward", dtype=dtype, **kw)[1]
+    assert "direct NHWC" in reason, reason
+    _conv_check(x_shape, w_shape, "NHWC", dtype, groups=groups, key=(case,), **kw)
+    _conv_check(x_shape, w_shape, "NHWC", dtype, groups=groups, bias=False, key=(case,), **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -159,3 +188,54 @@ def test_nchw_phase_input_grad(case, dtype):
     assert ("accumulated straight" in reason) == direct, reason
     assert ("column tiles" in reason) != direct, reason
     _input_grad_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
+
+
+# NCHW 1x1 stride-1 layers with depth >= 128 (input channels per group for the forward, output
+# channels per group for the input gradient) read their image planes in place. Planes whose
+# pixels are not a multiple of the 16-lane panel, outputs not a multiple of the 6-row tile,
+# depth past one 256 block, groups, and arrays starting 4..60 bytes past a cache line (the
+# kernel starts its panels on lines, so the first panel is partial).
+NCHW_1X1 = [(2, 128, 20, 9, 10, 1), (1, 300, 7, 11, 13, 1), (2, 256, 70, 8, 9, 2),
+            (3, 130, 131, 24, 23, 1)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset", [0, 1, 3])
+@pytest.mark.parametrize("case", NCHW_1X1, ids=[str(c) for c in NCHW_1X1])
+def test_nchw_1x1_in_place(case, offset, dtype):
+    n, c, o, h, w, g = case
+    x_shape, w_shape = (n, c, h, w), (o, c // g, 1, 1)
+    for op, depth in (("forward", c // g), ("input_grad", o // g)):
+        reason = fastconv.explain_conv2d(x_shape, w_shape, groups=g, op=op, dtype=dtype)[1]
+        assert ("read in place" in reason) == (depth >= 128), reason
+    rng = seeded_rng("nchw-1x1", case, offset, dtype)
+    itemsize = np.dtype(dtype).itemsize
+
+    def shifted(shape):
+        # an array `offset` elements past a 64-byte boundary
+        size = int(np.prod(shape))
+        raw = np.empty(size + 64 // itemsize + offset, dtype)
+        start = (-raw.ctypes.data % 64) // itemsize + offset
+        a = raw[start:start + size].reshape(shape)
+        a[...] = rng.standard_normal(shape)
+        assert a.ctypes.data % 64 == offset * itemsize
+        return a
+
+    x, wt, gy = shifted(x_shape), shifted(w_shape), shifted((n, o, h, w))
+    b = rng.standard_normal(o).astype(dtype)
+    ref = reference.conv2d(x.astype(np.float64), wt.astype(np.float64), b, groups=g)
+    scale = reference.conv2d(np.abs(x).astype(np.float64), np.abs(wt).astype(np.float64),
+                             np.abs(b), groups=g)
+    gref = reference.conv2d_grads(gy.astype(np.float64), x_shape, w_shape,
+                                  weight=wt.astype(np.float64), groups=g)[0]
+    gscale = reference.conv2d_grads(np.abs(gy).astype(np.float64), x_shape, w_shape,
+                                    weight=np.abs(wt).astype(np.float64), groups=g)[0]
+    ys, gxs = [], []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            ys.append(fastconv.conv2d(x, wt, b, groups=g))
+            gxs.append(fastconv.conv2d_input_grad(gy, wt, x_shape, groups=g))
+    assert_close(ys[0], ref, scale=scale, dtype=dtype, what="forward")
+    assert_close(gxs[0], gref, scale=gscale, dtype=dtype, what="input_grad")
+    np.testing.assert_array_equal(ys[1], ys[0])
+    np.testing.assert_array_equal(gxs[1], gxs[0])

@@ -51,6 +51,8 @@ KernelTable make_scalar() {
   t.rows_f64 = GemmRowsKernel<double>{&scalar::gemm_rows_f64_6x8, 6, 8, 256};
   t.rows_f32.ind = &scalar::gemm_ind_f32_6x8;
   t.rows_f64.ind = &scalar::gemm_ind_f64_6x8;
+  t.rows_f32.seg = &scalar::gemm_seg_f32_6x8;
+  t.rows_f64.seg = &scalar::gemm_seg_f64_6x8;
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
   t.dw_f32 = scalar::depthwise_f32();
@@ -73,6 +75,8 @@ KernelTable make_avx2() {
   t.rows_f64 = GemmRowsKernel<double>{&avx2::gemm_rows_f64_6x8, 6, 8, 256};
   t.rows_f32.ind = &avx2::gemm_ind_f32_6x16;
   t.rows_f64.ind = &avx2::gemm_ind_f64_6x8;
+  t.rows_f32.seg = &avx2::gemm_seg_f32_6x16;
+  t.rows_f64.seg = &avx2::gemm_seg_f64_6x8;
   t.wino_f32 = FC_WINO(avx2, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
@@ -98,6 +102,8 @@ KernelTable make_avx512() {
   t.rows_f64 = GemmRowsKernel<double>{&avx512::gemm_rows_f64_6x16, 6, 16, 128};
   t.rows_f32.ind = &avx512::gemm_ind_f32_6x32;
   t.rows_f64.ind = &avx512::gemm_ind_f64_6x16;
+  t.rows_f32.seg = &avx512::gemm_seg_f32_6x32;
+  t.rows_f64.seg = &avx512::gemm_seg_f64_6x16;
   t.wino_f32 = FC_WINO(avx512, f32);
   t.wino_f32.gather8 = &avx2::wino_gather8_f32;  // AVX-512 machines run AVX2
   t.wino_f32.gather_rows8 = &avx2::wino_gather_rows8_f32;
@@ -126,6 +132,8 @@ KernelTable make_neon() {
   t.rows_f64 = GemmRowsKernel<double>{&scalar::gemm_rows_f64_6x8, 6, 8, 256};
   t.rows_f32.ind = &scalar::gemm_ind_f32_6x8;
   t.rows_f64.ind = &scalar::gemm_ind_f64_6x8;
+  t.rows_f32.seg = &scalar::gemm_seg_f32_6x8;
+  t.rows_f64.seg = &scalar::gemm_seg_f64_6x8;
   t.wino_f32 = FC_WINO(scalar, f32);
   t.wino_f64 = FC_WINO(scalar, f64);
   // NEON: the portable depthwise kernels serve (no NEON-specific depthwise code yet).

@@ -32,6 +32,8 @@ struct GemmRowsKernel {
   void (*pack_t)(const T* src, int64_t ld, int64_t nl, int64_t kn, T* dst) = nullptr;
   // indirect-B microkernel with the same register tile (kernels.h); nullptr: drivers pack B
   GemmIndUkr<T> ind = nullptr;
+  // segmented row-A microkernel with the same register tile (kernels.h); nullptr: not used
+  GemmSegUkr<T> seg = nullptr;
 };
 
 // Winograd F(4x4, 3x3) transforms (kernels.h); `lanes` equals the GEMM's NR for the dtype.

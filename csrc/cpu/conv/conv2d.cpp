@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <cstdlib>
 #include <stdexcept>
 #include <type_traits>
 
@@ -563,6 +564,16 @@ int64_t ind_scratch(const GemmRowsKernel<T>& rk) {
   return rk.kc * rk.nr;
 }
 
+// buf[k*NR + l] = b[off[k] + l] for l < nr, zero for nr <= l < NR (k < kc): a partial panel.
+template <typename T>
+void copy_partial_panel(T* buf, const T* b, const int64_t* off, int64_t kc, int64_t nr,
+                        int64_t NR) {
+  for (int64_t k = 0; k < kc; ++k) {
+    copy_short(buf + k * NR, b + off[k], nr);
+    for (int64_t l = nr; l < NR; ++l) buf[k * NR + l] = T(0);
+  }
+}
+
 // C[i][j] = sum_k A[i][k] b[boff[k] + j] for i < m, j < n into c[i*ldc + j]; A prepacked with
 // the kernel's MR and depth blocks. Loops: depth block -> NR-lane panel (read in place, in L1
 // across the tiles; the next one prefetched) -> MR-row tile. The last, partial panel is copied
@@ -582,11 +593,8 @@ void ind_times(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
       const int64_t nr = std::min(NR, n - j);
       const T* bj = b + j;
       const int64_t* oj = off;
-      if (nr < NR) {
-        for (int64_t k = 0; k < kc; ++k) {
-          copy_short(buf + k * NR, b + off[k] + j, nr);
-          for (int64_t l = nr; l < NR; ++l) buf[k * NR + l] = T(0);
-        }
+      if (nr < NR) {  // partial panel: copied, so nothing past n is read
+        copy_partial_panel(buf, b + j, off, kc, nr, NR);
         bj = buf;
         oj = seq;
       } else if (j + 2 * NR <= n) {
@@ -601,6 +609,117 @@ void ind_times(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
                nr, blk > 0);
     }
   }
+}
+
+// ind_times for B streamed from memory once (the rows of a big NCHW activation, 1x1 layers):
+// B rows are read in place, so nothing is copied; the panel two steps ahead is prefetched into
+// L2 in slices between the microkernel calls (its rows lie a plane apart, which alias to few L1
+// sets, so into L2 only), and so are the C lines of the next tile (written once, for writing).
+// Only full NR panels are read in place; the partial last one is copied into buf.
+template <typename T>
+void ind_times_streamed(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
+                        const PrepackedSource<T>& A, const T* b, const int64_t* boff,
+                        const int64_t* seq, T* c, int64_t ldc, T* buf) {
+  const int64_t MR = rk.mr, NR = rk.nr, PF = 2;
+  const KBlocks kb = k_blocks(K, rk.kc);
+  const int64_t tiles = div_up(m, MR);
+  // Panels start on cache lines (b's rows share its alignment: NumPy's buffers are often 16
+  // bytes past one, and a panel row across two lines ran 25 % slower): a partial head panel
+  // first. Panel q covers lanes [js(q), js(q+1)).
+  const int64_t lane_b = static_cast<int64_t>(sizeof(T));
+  const int64_t mis = static_cast<int64_t>(reinterpret_cast<uintptr_t>(b) % 64);
+  const int64_t head = (mis % lane_b == 0) ? std::min(n, ((64 - mis) % 64) / lane_b % NR) : 0;
+  auto js = [&](int64_t q) { return q == 0 ? 0 : std::min(n, head + (q - (head > 0)) * NR); };
+  const int64_t panels = (head > 0) + div_up(n - head, NR);
+  auto prefetch_rows = [&](int64_t q, int64_t k0, int64_t kc, int64_t r0, int64_t r1) {
+    const int64_t l0 = js(q), l1 = js(q + 1);
+    for (int64_t k = r0; k < std::min(kc, r1); ++k) {
+      const T* r = b + boff[k0 + k];
+      __builtin_prefetch(r + l0, 0, 2);
+      __builtin_prefetch(r + l1 - 1, 0, 2);
+    }
+  };
+  for (int64_t blk = 0; blk < kb.count; ++blk) {
+    const int64_t k0 = blk * kb.size, kc = std::min(kb.size, K - k0);
+    const T* Ap = A.pack(0, m, k0, kc, static_cast<int>(MR), nullptr);
+    const int64_t* off = boff + k0;
+    const int64_t slice = div_up(kc, tiles);
+    for (int64_t q = 0; q < std::min(panels, PF); ++q) prefetch_rows(q, k0, kc, 0, kc);
+    for (int64_t q = 0; q < panels; ++q) {
+      const int64_t j = js(q), nr = js(q + 1) - j;
+      const T* bj = b + j;
+      const int64_t* oj = off;
+      if (nr < NR) {  // partial panel: copied, so nothing past n is read
+        copy_partial_panel(buf, b + j, off, kc, nr, NR);
+        bj = buf;
+        oj = seq;
+      }
+      for (int64_t i = 0, s = 0; i < m; i += MR, ++s) {
+        if (blk == 0) {  // C of the next tile (the first tile of the next panel after the last)
+          const int64_t ni = i + MR < m ? i + MR : 0, nq = i + MR < m ? q : q + 1;
+          if (nq < panels) {
+            const int64_t l0 = js(nq), l1 = js(nq + 1);
+            for (int64_t r = ni; r < std::min(m, ni + MR); ++r) {
+              __builtin_prefetch(c + r * ldc + l0, 1, 3);
+              __builtin_prefetch(c + r * ldc + l1 - 1, 1, 3);
+            }
+          }
+        }
+        rk.ind(kc, Ap + (i / MR) * kc * MR, bj, oj, c + i * ldc + j, ldc, 1, std::min(MR, m - i),
+               nr, blk > 0);
+        if (q + PF < panels) prefetch_rows(q + PF, k0, kc, s * slice, (s + 1) * slice);
+      }
+    }
+  }
+}
+
+// Whether a 1x1 stride-1 unpadded NCHW layer's GEMM of depth K reads its B rows (image
+// planes) in place (ind_times_streamed) rather than packing them. Measured (1 thread, 8 images
+// of 56x56): depth 256 (256 -> 64 forward) 11.5 -> 10.0 ms; depth 64 (64 -> 256) 10.2 -> 10.9,
+// slower, so only from depth 128. Needs the indirect kernel, weights packed once, and image
+// planes of a few panels (smaller ones go through the batched column blocks).
+template <typename T>
+bool plain_ind(const Conv2dParams& p, int64_t K) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  return p.layout == Layout::NCHW && is_plain_gemm(p) && rk.ind != nullptr &&
+         prepack_weights(p) && K >= 128 && p.out_plane() >= 4 * rk.nr;
+}
+
+// The plain_ind GEMMs, per image n and group g: C[i][p] = sum_k A[i][k] B[k][p] over the
+// plane's P pixels, with A[i][k] = a[g*m*K + i*ls + k*ks] (the group's weights), B's row k the
+// plane bsrc + (n*b_c + g*K + k)*P and C's row i the plane c + (n*c_c + g*m + i)*P; plus
+// bias[g*m + i] if given. Tasks: about 1536 pixels of one image and group.
+template <typename T>
+void plain_ind_run(const Conv2dParams& p, int64_t m, int64_t K, const T* a, int64_t ls,
+                   int64_t ks, const T* bsrc, int64_t b_c, T* c, int64_t c_c, const T* bias) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  const int64_t N = p.batch, G = p.groups, P = p.out_plane();
+  const int64_t a_g = m * K;  // elements between the groups' A blocks
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wa(static_cast<size_t>(G));
+  for (int64_t gi = 0; gi < G; ++gi) {
+    wa[gi].reset(
+        new PrepackedSource<T>(StridedSource<T>(a + gi * a_g, ls, ks), m, K, rk.mr, rk.kc));
+  }
+  std::vector<int64_t> boff(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) boff[k] = k * P;
+  const std::vector<int64_t> seq = panel_offsets(rk);
+  const int64_t nb = div_up(P, 1536), blk = div_up(div_up(P, nb), rk.nr) * rk.nr;
+  const int64_t tasks = N * G * nb;
+  ThreadScratch<T> scratch(threads_for(tasks), ind_scratch(rk));
+  parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
+    const int64_t bi = t % nb, gi = (t / nb) % G, n = t / (nb * G);
+    const int64_t p0 = bi * blk, p1 = std::min(P, p0 + blk);
+    if (p0 >= p1) return;
+    T* cp = c + (n * c_c + gi * m) * P + p0;
+    ind_times_streamed(rk, m, p1 - p0, K, *wa[gi], bsrc + (n * b_c + gi * K) * P + p0,
+                       boff.data(), seq.data(), cp, P, scratch.at(tid));
+    if (bias)
+      for (int64_t i = 0; i < m; ++i) {
+        const T bv = bias[gi * m + i];
+        T* row = cp + i * P;
+        for (int64_t j = 0; j < p1 - p0; ++j) row[j] += bv;
+      }
+  });
 }
 
 // Whether the NCHW phase forward reads the planes in place (indirect B) rather than packing
@@ -828,6 +947,120 @@ void rows_segments(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
         }
     }
   }
+}
+
+// NHWC direct forward (strided layers, 16..kc channels per group): every register tile is 6
+// consecutive output pixels of one image, summed over the kernel taps in one call of the
+// segmented row-A microkernel. A tap whose 6 input pixels lie in one input row, inside the
+// image, is read in place (rows stride_w * C apart); a tap entirely in the padding rows is
+// skipped; the others (tiles across an output row end or touching the padding) copy their 6
+// channel vectors, zeros for padding, into scratch. The tile is stored straight into y.
+// It replaced the stride-phase path for these layers, which split the input into phase
+// planes, summed the taps in 9 microkernel calls of depth C (the tile round-tripping through
+// memory between them) and copied a virtual-pixel tile out. Measured (1 thread, 3x3 s2, 64 ->
+// 128 at 56x56, 8 images): see plain_direct's caller.
+template <typename T>
+bool nhwc_direct(const Conv2dParams& p) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  return p.layout == Layout::NHWC && rk.seg != nullptr && prepack_weights(p) &&
+         p.in_cg() >= 16 && p.in_cg() <= rk.kc && !is_plain_gemm(p) &&
+         (p.stride_h > 1 || p.stride_w > 1);
+}
+
+template <typename T>
+void forward_nhwc_direct(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), O = p.out_c, Cg = p.in_cg();
+  const int64_t C = p.in_c, KK = p.kk(), P = p.out_plane(), Wo = p.out_w;
+  const int64_t H = p.in_h, W = p.in_w, MR = rk.mr, NR = rk.nr;
+  const int64_t panels = div_up(Og, NR);
+  if (MR > 16) throw std::logic_error("forward_nhwc_direct: register tile taller than 16 rows");
+  // Weights per group and tap (lanes o, depth c), and each (group, panel, tap)'s B panel.
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wt(static_cast<size_t>(G * KK));
+  std::vector<const T*> bp(static_cast<size_t>(G * panels * KK));
+  for (int64_t gi = 0; gi < G; ++gi)
+    for (int64_t t = 0; t < KK; ++t) {
+      const StridedSource<T> src(w + t * Cg * O + gi * Og, 1, O);
+      wt[gi * KK + t].reset(new PrepackedSource<T>(src, Og, Cg, static_cast<int>(NR), rk.kc));
+      const T* base = wt[gi * KK + t]->pack(0, Og, 0, Cg, static_cast<int>(NR), nullptr);
+      for (int64_t jp = 0; jp < panels; ++jp) bp[(gi * panels + jp) * KK + t] = base + jp * Cg * NR;
+    }
+  constexpr int64_t TB = 16;           // tiles per task
+  // Taps per microkernel call: their B panels (Cg x NR each) stay in L1 across the tiles.
+  const int64_t group = std::max<int64_t>(1, 20480 / (Cg * NR * static_cast<int64_t>(sizeof(T))));
+  const int64_t tile_blk = TB * MR;    // pixels per task
+  const int64_t nb = div_up(P, tile_blk), tasks = N * G * nb;
+  const int64_t img = H * W * C;
+  // scratch: each tile's copied taps (KK x MR x Cg)
+  ThreadScratch<T> scratch(threads_for(tasks), TB * KK * MR * Cg);
+  parallel_for(tasks, scratch.threads, [&](int64_t task, int tid) {
+    const int64_t b = task % nb, gi = (task / nb) % G, n = task / (nb * G);
+    const int64_t q0 = b * tile_blk, q1 = std::min(P, q0 + tile_blk);
+    const T* xg = x + n * img + gi * Cg;
+    // Per tile: its segments (A rows in place or copied, lda, tap), then panel by panel over
+    // the tiles, so each tap's B panel is reused by the task's tiles from L1/L2.
+    std::vector<const T*> a(static_cast<size_t>(TB * KK)), bb(static_cast<size_t>(KK));
+    std::vector<int64_t> lda(static_cast<size_t>(TB * KK)), tap(static_cast<size_t>(TB * KK));
+    int64_t nseg[TB];
+    int64_t oh_[16], ow_[16];  // MR <= 16 (checked above)
+    const int64_t ntiles = div_up(q1 - q0, MR);
+    for (int64_t ti = 0; ti < ntiles; ++ti) {
+      const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
+      T* copy = scratch.at(tid) + ti * KK * MR * Cg;
+      for (int64_t i = 0; i < mr; ++i) oh_[i] = (q + i) / Wo, ow_[i] = (q + i) % Wo;
+      const bool one_row = oh_[0] == oh_[mr - 1];
+      int64_t ns = 0;
+      const T** at = a.data() + ti * KK;
+      int64_t* lt = lda.data() + ti * KK;
+      int64_t* tt = tap.data() + ti * KK;
+      for (int64_t kh = 0; kh < p.k_h; ++kh)
+        for (int64_t kw = 0; kw < p.k_w; ++kw) {
+          const int64_t t = kh * p.k_w + kw;
+          const int64_t dh = kh * p.dil_h - p.pad_top, dw = kw * p.dil_w - p.pad_left;
+          const int64_t ih0 = oh_[0] * p.stride_h + dh;
+          const int64_t iw0 = ow_[0] * p.stride_w + dw, iw1 = ow_[mr - 1] * p.stride_w + dw;
+          if (one_row && (ih0 < 0 || ih0 >= H)) continue;  // all in the padding rows
+          if (one_row && iw0 >= 0 && iw1 < W) {               // in place
+            at[ns] = xg + (ih0 * W + iw0) * C;
+            lt[ns] = p.stride_w * C;
+          } else {
+            T* dst = copy + t * MR * Cg;
+            for (int64_t i = 0; i < mr; ++i) {
+              const int64_t ih = oh_[i] * p.stride_h + dh, iw = ow_[i] * p.stride_w + dw;
+              if (ih >= 0 && ih < H && iw >= 0 && iw < W)
+                std::memcpy(dst + i * Cg, xg + (ih * W + iw) * C,
+                            sizeof(T) * static_cast<size_t>(Cg));
+              else
+                std::memset(dst + i * Cg, 0, sizeof(T) * static_cast<size_t>(Cg));
+            }
+            at[ns] = dst;
+            lt[ns] = Cg;
+          }
+          tt[ns++] = t;
+        }
+      nseg[ti] = ns;
+    }
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      const T* const* bt = bp.data() + (gi * panels + jp) * KK;
+      for (int64_t t0 = 0; t0 < KK; t0 += group) {  // taps [t0, t0 + group)
+        for (int64_t ti = 0; ti < ntiles; ++ti) {
+          const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
+          const int64_t* tt = tap.data() + ti * KK;
+          int64_t s0 = 0;
+          while (s0 < nseg[ti] && tt[s0] < t0) ++s0;
+          int64_t s1 = s0;
+          while (s1 < nseg[ti] && tt[s1] < t0 + group) bb[s1 - s0] = bt[tt[s1]], ++s1;
+          if (s1 == s0 && t0 > 0) continue;  // nothing to add (the first group stores zeros)
+          rk.seg(s1 - s0, Cg, a.data() + ti * KK + s0, lda.data() + ti * KK + s0, bb.data(),
+                 y + (n * P + q) * O + gi * Og + jp * NR, O, 1, mr,
+                 std::min(NR, Og - jp * NR), t0 > 0);
+        }
+      }
+    }
+    if (bias)
+      for (int64_t q = q0; q < q1; ++q)
+        for (int64_t o = 0; o < Og; ++o) y[(n * P + q) * O + gi * Og + o] += bias[gi * Og + o];
+  });
 }
 
 template <typename T>
@@ -1168,6 +1401,14 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     }
     return;
   }
+  if (nchw && plain_ind<T>(p, Q)) {  // y[o][p] = W[o][c] x[c][p], x read in place
+    plain_ind_run(p, Og, Q, w, Q, 1, x, p.in_c, y, O, bias);
+    return;
+  }
+  if (nhwc_direct<T>(p)) {
+    forward_nhwc_direct(p, x, w, bias, y);
+    return;
+  }
   // Strided layers with large outputs: phase planes, weights as A (NCHW) or B (NHWC).
   const PhasePlan phase = phase_plan(p, g.nc, nchw ? g.nr : g.mr);
   // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
@@ -1306,6 +1547,10 @@ void input_grad_gemm(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const PhaseGradPlan phase = phase_grad_plan(p, g.nc, g.mc);
   if (phase.ok) {
     input_grad_phase(p, phase, dy, w, wp, dx);
+    return;
+  }
+  if (nchw && plain_ind<T>(p, Og)) {  // dx[c][p] = W^T[c][o] dy[o][p], dy read in place
+    plain_ind_run(p, Cg, Og, w, 1, Cg, dy, O, dx, p.in_c, static_cast<const T*>(nullptr));
     return;
   }
   if (nchw && is_plain_gemm(p) && P >= g.nc) {
@@ -2150,6 +2395,13 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
   const bool nchw = p.layout == Layout::NCHW;
   const int64_t nc = is_double ? kernels().gemm<double>().nc : kernels().gemm<float>().nc;
   const int64_t mc = is_double ? kernels().gemm<double>().mc : kernels().gemm<float>().mc;
+  const bool in_place = is_double ? plain_ind<double>(p, op == ConvOp::Forward ? p.in_cg() : p.out_cg())
+                                  : plain_ind<float>(p, op == ConvOp::Forward ? p.in_cg() : p.out_cg());
+  if (op != ConvOp::WeightGrad && in_place)
+    return std::string("1x1 stride-1 unpadded: a plain GEMM ") +
+           (op == ConvOp::Forward ? "over the input" : "written straight into grad_x") +
+           ", its channel planes read in place by the microkernel (no packing; the panels "
+           "ahead prefetched)";
   if (is_plain_gemm(p) && nchw && op == ConvOp::Forward)
     return "1x1 stride-1 unpadded: a plain GEMM over the input";
   if (op != ConvOp::WeightGrad && nhwc_rows_gemm(p))
@@ -2159,6 +2411,10 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
            (op == ConvOp::InputGrad ? ", written straight into grad_x" : "");
   const int nr = is_double ? kernels().gemm<double>().nr : kernels().gemm<float>().nr;
   const int mr = is_double ? kernels().gemm<double>().mr : kernels().gemm<float>().mr;
+  if (op == ConvOp::Forward && (is_double ? nhwc_direct<double>(p) : nhwc_direct<float>(p)))
+    return "direct NHWC: each register tile (6 output pixels) summed over all kernel taps in "
+           "one microkernel call, each tap's input pixels read in place at the stride (copied "
+           "only at the padding and output-row ends), stored straight into y";
   if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
                        "into zero-padded phase images once, then ") +

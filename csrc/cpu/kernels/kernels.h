@@ -33,6 +33,13 @@
 //   phase planes): no B packing.
 //   Body in gemm_6x2_impl.h (instantiated next to the row-A kernels, gemm_rows.cpp).
 //
+// Segmented row-A GEMM microkernel  gemm_seg_<dtype>_<MR>x<NR>(nseg, kc, a, lda, b, c, rs_c,
+//   cs_c, mr, nr, acc): one register tile summed over nseg row-A products of depth kc,
+//     C[i][j] (+)= sum_s sum_k a[s][i*lda[s] + k] * b[s][k*NR + j]
+//   (segments in order, k increasing within each). Rows i >= mr of A are never read. Used by
+//   the NHWC direct forward: one segment per kernel tap, its pixels read in place.
+//   Body in gemm_rows_impl.h.
+//
 // Transposing pack  pack_rows_t_<dtype>_<NR>(src, ld, nl, kn, dst): B micro-panels for it from
 //   nl rows with k contiguous: dst[(l/NR)*kn*NR + k*NR + l%NR] = src[l*ld + k] for l < nl,
 //   k < kn; lanes past nl in the last panel are zero. (Optional per ISA: drivers fall back to
@@ -76,6 +83,19 @@ using GemmIndUkr = void (*)(int64_t kc, const T* a, const T* b, const int64_t* b
   }
 
 template <typename T>
+using GemmSegUkr = void (*)(int64_t nseg, int64_t kc, const T* const* a, const int64_t* lda,
+                            const T* const* b, T* c, int64_t rs_c, int64_t cs_c, int64_t mr,
+                            int64_t nr, bool accumulate);
+
+#define FC_DECLARE_GEMM_SEG(isa, dtype, T, MR, NR)                                             \
+  namespace isa {                                                                              \
+  void gemm_seg_##dtype##_##MR##x##NR(int64_t nseg, int64_t kc, const T* const* a,             \
+                                      const int64_t* lda, const T* const* b, T* c,             \
+                                      int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,      \
+                                      bool accumulate);                                        \
+  }
+
+template <typename T>
 using GemmUkr = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t rs_c, int64_t cs_c,
                          int64_t mr, int64_t nr, bool accumulate);
 
@@ -108,6 +128,12 @@ FC_DECLARE_GEMM_IND(avx2, f32, float, 6, 16)
 FC_DECLARE_GEMM_IND(avx2, f64, double, 6, 8)
 FC_DECLARE_GEMM_IND(avx512, f32, float, 6, 32)
 FC_DECLARE_GEMM_IND(avx512, f64, double, 6, 16)
+FC_DECLARE_GEMM_SEG(scalar, f32, float, 6, 8)
+FC_DECLARE_GEMM_SEG(scalar, f64, double, 6, 8)
+FC_DECLARE_GEMM_SEG(avx2, f32, float, 6, 16)
+FC_DECLARE_GEMM_SEG(avx2, f64, double, 6, 8)
+FC_DECLARE_GEMM_SEG(avx512, f32, float, 6, 32)
+FC_DECLARE_GEMM_SEG(avx512, f64, double, 6, 16)
 namespace avx2 {
 void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst);
 }

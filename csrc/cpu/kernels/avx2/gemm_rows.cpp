@@ -49,5 +49,17 @@ void gemm_ind_f64_6x8(int64_t kc, const double* a, const double* b, const int64_
   gemm_ind_6x2<VD>(kc, a, b, boff, c, rs_c, cs_c, mr, nr, accumulate);
 }
 
+void gemm_seg_f32_6x16(int64_t nseg, int64_t kc, const float* const* a, const int64_t* lda,
+                      const float* const* b, float* c, int64_t rs_c, int64_t cs_c, int64_t mr,
+                      int64_t nr, bool accumulate) {
+  gemm_rows_seg_6x2<VF>(nseg, kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+void gemm_seg_f64_6x8(int64_t nseg, int64_t kc, const double* const* a, const int64_t* lda,
+                      const double* const* b, double* c, int64_t rs_c, int64_t cs_c, int64_t mr,
+                      int64_t nr, bool accumulate) {
+  gemm_rows_seg_6x2<VD>(nseg, kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
 }  // namespace avx2
 }  // namespace fastconv
