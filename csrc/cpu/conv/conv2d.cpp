@@ -958,7 +958,9 @@ void rows_segments(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
 // It replaced the stride-phase path for these layers, which split the input into phase
 // planes, summed the taps in 9 microkernel calls of depth C (the tile round-tripping through
 // memory between them) and copied a virtual-pixel tile out. Measured (1 thread, 3x3 s2, 64 ->
-// 128 at 56x56, 8 images): see plain_direct's caller.
+// 128 at 56x56, 8 images): 12.0 -> 11.0 ms. Within a task (16 tiles) the loop runs panel by
+// panel over the tiles, so each tap's B panel is reused from L1/L2 (taps grouped so that a
+// call's B panels take <= 20 KB).
 template <typename T>
 bool nhwc_direct(const Conv2dParams& p) {
   const GemmRowsKernel<T>& rk = kernels().rows<T>();
