@@ -360,6 +360,9 @@ void nhwc3_pixels(const DwNhwc3x3<typename P::T>& a, const Nhwc3Row<typename P::
   }
 }
 
+// (Tried: one channel vector at a time sliding along the row, weights in registers, 4 outputs
+// per step. Zen 3, 1 thread, dw3x3_128@56 NHWC forward: 1.7 -> 2.6 ms; the pixel-block kernel
+// below stays.)
 template <typename P>
 void nhwc_row3x3(const DwNhwc3x3<typename P::T>& a) {
   using T = typename P::T;
