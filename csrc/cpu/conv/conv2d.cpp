@@ -959,8 +959,8 @@ void rows_segments(const GemmRowsKernel<T>& rk, int64_t m, int64_t n, int64_t K,
 // planes, summed the taps in 9 microkernel calls of depth C (the tile round-tripping through
 // memory between them) and copied a virtual-pixel tile out. Measured (1 thread, 3x3 s2, 64 ->
 // 128 at 56x56, 8 images): 12.0 -> 11.0 ms. Within a task (16 tiles) the loop runs panel by
-// panel over the tiles, so each tap's B panel is reused from L1/L2 (taps grouped so that a
-// call's B panels take <= 20 KB).
+// panel over the tiles, so each tap's B panel is reused from L1/L2 (splitting the taps so a
+// call's B panels fit in L1 made no measurable difference).
 template <typename T>
 bool nhwc_direct(const Conv2dParams& p) {
   const GemmRowsKernel<T>& rk = kernels().rows<T>();
@@ -988,8 +988,6 @@ void forward_nhwc_direct(const Conv2dParams& p, const T* x, const T* w, const T*
       for (int64_t jp = 0; jp < panels; ++jp) bp[(gi * panels + jp) * KK + t] = base + jp * Cg * NR;
     }
   constexpr int64_t TB = 16;           // tiles per task
-  // Taps per microkernel call: their B panels (Cg x NR each) stay in L1 across the tiles.
-  const int64_t group = std::max<int64_t>(1, 20480 / (Cg * NR * static_cast<int64_t>(sizeof(T))));
   const int64_t tile_blk = TB * MR;    // pixels per task
   const int64_t nb = div_up(P, tile_blk), tasks = N * G * nb;
   const int64_t img = H * W * C;
@@ -1044,19 +1042,13 @@ void forward_nhwc_direct(const Conv2dParams& p, const T* x, const T* w, const T*
     }
     for (int64_t jp = 0; jp < panels; ++jp) {
       const T* const* bt = bp.data() + (gi * panels + jp) * KK;
-      for (int64_t t0 = 0; t0 < KK; t0 += group) {  // taps [t0, t0 + group)
-        for (int64_t ti = 0; ti < ntiles; ++ti) {
-          const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
-          const int64_t* tt = tap.data() + ti * KK;
-          int64_t s0 = 0;
-          while (s0 < nseg[ti] && tt[s0] < t0) ++s0;
-          int64_t s1 = s0;
-          while (s1 < nseg[ti] && tt[s1] < t0 + group) bb[s1 - s0] = bt[tt[s1]], ++s1;
-          if (s1 == s0 && t0 > 0) continue;  // nothing to add (the first group stores zeros)
-          rk.seg(s1 - s0, Cg, a.data() + ti * KK + s0, lda.data() + ti * KK + s0, bb.data(),
-                 y + (n * P + q) * O + gi * Og + jp * NR, O, 1, mr,
-                 std::min(NR, Og - jp * NR), t0 > 0);
-        }
+      for (int64_t ti = 0; ti < ntiles; ++ti) {
+        const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
+        const int64_t* tt = tap.data() + ti * KK;
+        for (int64_t sg = 0; sg < nseg[ti]; ++sg) bb[sg] = bt[tt[sg]];
+        rk.seg(nseg[ti], Cg, a.data() + ti * KK, lda.data() + ti * KK, bb.data(),
+               y + (n * P + q) * O + gi * Og + jp * NR, O, 1, mr, std::min(NR, Og - jp * NR),
+               false);
       }
     }
     if (bias)

@@ -71,18 +71,6 @@ const T* StridedSource<T>::pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, 
 }
 
 template <typename T>
-void StridedSource<T>::prefetch(int64_t l0, int64_t nl, int64_t k0, int64_t k1) const {
-  if (nl <= 0) return;
-  for (int64_t k = k0; k < k1; ++k) {
-    const T* s = base + l0 * lane_stride + k * k_stride;
-    // Into L2 only: rows a page apart alias to a few L1 sets, so panels prefetched into L1
-    // would evict each other (and the panel in use).
-    __builtin_prefetch(s, 0, 2);
-    __builtin_prefetch(s + (nl - 1) * lane_stride, 0, 2);  // a run may cross into a second line
-  }
-}
-
-template <typename T>
 PrepackedSource<T>::PrepackedSource(const PanelSource<T>& src, int64_t L, int64_t K, int W,
                                     int64_t kc_max) {
   lanes_padded_ = (L + W - 1) / W * W;
@@ -141,50 +129,23 @@ void gemm_serial(const GemmKernel<T>& g, int64_t i0, int64_t i1, int64_t j0, int
   T* bufA = workspace;
   T* bufB = workspace + ((g.mc * g.kc + 15) / 16 * 16);
   const KBlocks kb = k_blocks(k1 - k0, g.kc);
-  // Streamed B: panels are packed on first use (in the first row block) and the panel PF
-  // steps ahead is prefetched in slices between the microkernel calls: during the first row
-  // block when it lies in the same (jc, pc) block, during the last one when it is the next
-  // block's (so it is not evicted by the row blocks in between).
-  const bool lazy = B.streamed();
-  constexpr int64_t PF = 2;
   for (int64_t jc = j0; jc < j1; jc += g.nc) {
     const int64_t nc = std::min(g.nc, j1 - jc);
     for (int64_t b = 0; b < kb.count; ++b) {
       const int64_t pc = k0 + b * kb.size;
       const int64_t kc = std::min(kb.size, k1 - pc);
       const bool acc = accumulate || b > 0;
-      const T* Bp = lazy ? bufB : B.pack(jc, nc, pc, kc, NR, bufB);
-      // the block after this one (jn0 == j1: none)
-      int64_t jn0 = jc, pn = pc + kc;
-      if (b + 1 == kb.count) jn0 = jc + g.nc, pn = k0;
-      const int64_t ncn = std::min(g.nc, j1 - jn0), kcn = std::min(kb.size, k1 - pn);
-      if (lazy && b == 0 && jc == j0)  // nothing was prefetched for the very first block
-        for (int64_t d = 0; d < PF && d * NR < nc; ++d)
-          B.prefetch(jc + d * NR, std::min<int64_t>(NR, nc - d * NR), pc, pc + kc);
+      const T* Bp = B.pack(jc, nc, pc, kc, NR, bufB);
       for (int64_t ic = i0; ic < i1; ic += g.mc) {
         const int64_t mc = std::min(g.mc, i1 - ic);
         const T* Ap = A.pack(ic, mc, pc, kc, MR, bufA);
-        const bool first = lazy && ic == i0, last = lazy && ic + g.mc >= i1;
-        const int64_t tiles = (mc + MR - 1) / MR;
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t nr = std::min<int64_t>(NR, nc - jr);
           const T* bp = Bp + (jr / NR) * kc * NR;
-          if (first) B.pack(jc + jr, nr, pc, kc, NR, bufB + (jr / NR) * kc * NR);
-          // the panel to prefetch while this one runs: lanes [pl, pl + pn_l), depth [pk, pk+pkc)
-          int64_t pl = jc + jr + PF * NR, pnl = 0, pk = pc, pkc = 0;
-          if (jr + PF * NR < nc) {
-            if (first) pnl = std::min<int64_t>(NR, nc - (jr + PF * NR)), pkc = kc;
-          } else if (last && jn0 < j1) {
-            const int64_t off = jr + PF * NR - nc;
-            if (off < ncn) pl = jn0 + off, pnl = std::min<int64_t>(NR, ncn - off), pk = pn, pkc = kcn;
-          }
-          const int64_t slice = (pkc + tiles - 1) / tiles;
-          for (int64_t ir = 0, s = 0; ir < mc; ir += MR, ++s) {
+          for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t mr = std::min<int64_t>(MR, mc - ir);
             g.ukr(kc, Ap + (ir / MR) * kc * MR, bp, c + (ic - i0 + ir) * rs_c + (jc - j0 + jr) * cs_c, rs_c,
                   cs_c, mr, nr, acc);
-            if (pnl > 0 && s * slice < pkc)
-              B.prefetch(pl, pnl, pk + s * slice, pk + std::min(pkc, (s + 1) * slice));
           }
         }
       }

@@ -22,13 +22,6 @@ struct PanelSource {
   // a pointer into storage packed earlier (then l0 % W == 0 and [k0, k0+kc) is one of
   // k_block()'s blocks).
   virtual const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const = 0;
-  // A streamed B source (a big matrix read from memory once) is packed one NR-wide panel at a
-  // time, just before its first use, while the driver prefetches the panels a few steps ahead
-  // between microkernel calls: its memory reads then overlap the FMAs instead of stalling a
-  // separate pack pass (measured on 1x1 NCHW layers: the block pack was ~18 % of the time).
-  virtual bool streamed() const { return false; }
-  // Hint: lanes [l0, l0+nl) x depth [k0, k1) will be packed soon.
-  virtual void prefetch(int64_t l0, int64_t nl, int64_t k0, int64_t k1) const {}
 };
 
 // Depth blocking used by the driver: K is cut into equal blocks of at most g.kc.
@@ -45,9 +38,6 @@ struct StridedSource final : PanelSource<T> {
   int64_t lane_stride, k_stride;
   StridedSource(const T* b, int64_t ls, int64_t ks) : base(b), lane_stride(ls), k_stride(ks) {}
   const T* pack(int64_t l0, int64_t nl, int64_t k0, int64_t kc, int W, T* buf) const override;
-  // Rows of lanes (lane_stride 1) far apart: each depth row of a panel is its own memory line.
-  bool streamed() const override { return lane_stride == 1 && k_stride >= 256; }
-  void prefetch(int64_t l0, int64_t nl, int64_t k0, int64_t k1) const override;
 };
 
 // Packs a source once for all lanes [0, L) and depth [0, K) with the driver's k-blocking, so
