@@ -496,3 +496,49 @@ def test_avg_large_output_streamed(layout):
                            res[0][n:n + 1])
     assert_close(res[0][:1], R.avg_pool2d(x[:1], 3, stride=2, layout=layout),
                  R.avg_pool2d(np.abs(x[:1]), 3, stride=2, layout=layout), np.float32)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("k, st", [(2, 2), (3, 3), (2, 3)])
+def test_backward_tiled_rows_written_directly(layout, k, st):
+    """Windows that never overlap (stride >= kernel) have their grad_x rows written straight out
+    (avg backward; max backward's gather kernels where the windows tile the rows) instead of
+    through zeroed scratch rows. Heights and widths that leave rows / columns outside every
+    window (which must still be zero: stride 3 leaves gaps between windows), widths around the
+    vector width, -0.0 gradients, ties, and a batch above the non-temporal threshold; exact
+    against the reference, bitwise across 1 and 2 threads."""
+    rng = seeded_rng("tiled", layout, k, st)
+    shapes = [(2, 3, 2 * k + 1, 8 * k), (1, 16, 3 * k, 16 * k + 1), (2, 9, k, 24 * k),
+              (1, 8, 4 * k, 4 * k), (24, 64, 4 * st, 56 * st)]  # the last: grad_x > 8 MiB
+    for n, c, h, w in shapes:
+        x = int_data(rng, x_shape(n, c, h, w, layout), np.float32, -2, 2)
+        y, idx = R.max_pool2d(x, k, stride=st, layout=layout)
+        go = int_data(rng, y.shape, np.float32, -3, 3)
+        go.reshape(-1)[::5] = -0.0
+        res, old = [], fastconv.get_num_threads()
+        for t in (1, 2):
+            fastconv.set_num_threads(t)
+            try:
+                _, gidx = fastconv.max_pool2d(x, k, stride=st, return_indices=True, layout=layout)
+                assert_same(gidx, idx, f"indices {x.shape}")
+                # freed NaN blocks of grad_x's size: the allocator tends to hand them back, so
+                # rows outside every window are seen to be written, not found zero
+                junk = np.full(x.shape, np.nan, np.float32)
+                del junk
+                gm = fastconv.max_pool2d_backward(go, gidx, x.shape, k, stride=st, layout=layout)
+                junk = np.full(x.shape, np.nan, np.float32)
+                del junk
+                res.append((gm, fastconv.avg_pool2d_backward(go, x.shape, k, stride=st,
+                                                             layout=layout)))
+            finally:
+                fastconv.set_num_threads(old)
+        gx, ga = res[0]
+        ref = R.max_pool2d_backward(go, idx, x.shape, layout)
+        assert_same(gx, ref, f"max backward {x.shape}")
+        assert (np.signbit(gx) == np.signbit(np.asarray(ref, np.float32))).all(), "sign of zero"
+        aref = R.avg_pool2d_backward(go, x.shape, k, stride=st, layout=layout)
+        assert_close(ga, aref, R.avg_pool2d_backward(np.abs(go), x.shape, k, stride=st,
+                                                     layout=layout), np.float32)
+        assert (np.signbit(ga) == np.signbit(np.asarray(aref, np.float32) + np.float32(0))).all()
+        assert_bitwise(res[1][0], gx, f"max threads {x.shape}")
+        assert_bitwise(res[1][1], ga, f"avg threads {x.shape}")
