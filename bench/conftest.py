@@ -14,6 +14,11 @@ from __future__ import annotations
 import os
 import sys
 
+# Before NumPy loads OpenBLAS: its idle threads sleep at once instead of spinning ~0.1 s after
+# each GEMM on the cores the next candidate is timed on (fastconv._bench.runtime explains).
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+
 import pytest
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

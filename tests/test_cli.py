@@ -237,3 +237,21 @@ def test_bench_summary_and_plot_helpers(tmp_path):
     if _have("matplotlib"):
         report.plot_ratios(rows, str(tmp_path / "p.png"), "t")
         assert (tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bench_quiets_idle_openblas_threads(tmp_path):
+    """From the command line, bench re-executes itself with OPENBLAS_THREAD_TIMEOUT set (idle
+    OpenBLAS threads would otherwise spin on the cores the next candidate is timed on) and says
+    so in its header; FASTCONV_BENCH_KEEP_ENV=1 keeps the environment and prints a note."""
+    args = [sys.executable, "-m", "fastconv", "bench", "--quick", "--threads", "1", "--layers",
+            "globalavg_512@7", "--ops", "fwd", "--repeats", "2", "--no-probe", "--no-memory",
+            "--against", "numpy"]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT",
+                        "FASTCONV_BENCH_KEEP_ENV", "FASTCONV_BENCH_QUICK")}
+    proc = _ok(subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=240))
+    assert "OpenBLAS idle threads: OPENBLAS_THREAD_TIMEOUT=4" in proc.stdout, proc.stdout
+    proc = _ok(subprocess.run(args, cwd=tmp_path, env=dict(env, FASTCONV_BENCH_KEEP_ENV="1"),
+                              capture_output=True, text=True, timeout=240))
+    assert "NOTE: OPENBLAS_THREAD_TIMEOUT is not set" in proc.stdout, proc.stdout

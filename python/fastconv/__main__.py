@@ -10,6 +10,7 @@ Only the chosen command's module is imported (``info`` never imports torch or sc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import List, Optional, Sequence
 
@@ -75,8 +76,26 @@ def build_parser(only: Optional[str] = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_blas_reexec(argv_list: List[str]) -> None:
+    """From the command line, `bench` re-executes itself once with OpenBLAS's thread timeout set
+    (read only when OpenBLAS loads, which importing fastconv already did): otherwise idle
+    OpenBLAS threads spin after every NumPy GEMM on the cores the next candidate is timed on
+    (see fastconv._bench.runtime). FASTCONV_BENCH_KEEP_ENV=1, or a timeout already set, skips it."""
+    from ._bench.runtime import BLAS_TIMEOUT_VARS, QUIET_BLAS_TIMEOUT
+    if (_chosen(argv_list) != "bench" or os.name != "posix" or
+            any(os.environ.get(v) for v in BLAS_TIMEOUT_VARS) or
+            os.environ.get("FASTCONV_BENCH_KEEP_ENV")):
+        return
+    env = dict(os.environ, OPENBLAS_THREAD_TIMEOUT=QUIET_BLAS_TIMEOUT)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "fastconv"] + argv_list, env)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     argv_list: List[str] = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        _quiet_blas_reexec(argv_list)
     # only the chosen command's options (none for `python -m fastconv -h`)
     args = build_parser(_chosen(argv_list) or "").parse_args(argv_list)
     args.argv = argv_list

@@ -427,6 +427,7 @@ def run(args, out=sys.stdout, err=sys.stderr) -> int:
         header.append("NOTE: torch is not installed: comparing with the NumPy im2col baseline "
                       "only (pip install torch to add PyTorch CPU, NCHW and channels_last).")
     header.append("candidates: " + ", ".join(_LABEL[c] for c in use))
+    header.append(runtime.blas_timeout_note())
     for line in header:
         print(line, file=out)
 

@@ -171,6 +171,38 @@ def matched_threads(n: int) -> Iterator[None]:
             set_blas_threads(prev["openblas"])
 
 
+# ---------------------------------------------------------------- idle OpenBLAS threads
+# After each GEMM, OpenBLAS's worker threads spin for up to 2**28 cycles (~0.1 s) before they
+# sleep. In a same-process, interleaved comparison that spin lands on the cores the next
+# candidate runs on: measured on the 2-core machine, a 2-thread fastconv stem forward went
+# 12.9 -> 17.4 ms and torch's 30 -> 65 ms right after a NumPy matmul. OpenBLAS reads its
+# timeout (2**n cycles, n >= 4) from the environment once, when it loads, so the bench sets it
+# before NumPy is imported (python -m fastconv re-executes itself with it; bench/conftest.py
+# sets it first thing). Its own GEMM speed is unchanged (1000^3 float32 matmul 10.6 ms either
+# way): only the idle spin goes.
+BLAS_TIMEOUT_VARS = ("OPENBLAS_THREAD_TIMEOUT", "GOTO_THREAD_TIMEOUT")
+QUIET_BLAS_TIMEOUT = "4"
+
+
+def blas_timeout() -> Optional[str]:
+    """The OpenBLAS thread timeout set in the environment (NAME=value), or None."""
+    for v in BLAS_TIMEOUT_VARS:
+        if os.environ.get(v):
+            return f"{v}={os.environ[v]}"
+    return None
+
+
+def blas_timeout_note() -> str:
+    """A header line saying whether idle OpenBLAS threads sleep at once or spin."""
+    t = blas_timeout()
+    if t is not None:
+        return (f"OpenBLAS idle threads: {t} (they stop spinning after each NumPy GEMM, so the "
+                f"next candidate has the cores to itself)")
+    return ("NOTE: OPENBLAS_THREAD_TIMEOUT is not set: OpenBLAS threads spin ~0.1 s after each "
+            "NumPy GEMM and slow whichever candidate runs next (python -m fastconv bench sets "
+            f"OPENBLAS_THREAD_TIMEOUT={QUIET_BLAS_TIMEOUT} itself)")
+
+
 # ---------------------------------------------------------------- environment notes
 def openblas_env_note() -> Optional[str]:
     """A note when OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set (they change NumPy's GEMM)."""
