@@ -1,7 +1,8 @@
 """Strided convolutions with large outputs: the forward runs the GEMM over stride-phase planes
 (each task splits its input rows into zero-padded phase images, then packs contiguous runs);
-NHWC layers with 16..256 channels per group take the direct forward instead (taps read in
-place at the stride, tests/test_gemm_inplace.py covers its edges); the NCHW input gradient accumulates each tap's product into phase planes and interleaves them
+layers with 16..256 channels per group take the direct forward instead (taps read in place at
+the stride, NCHW from a transposed band of input rows, unless <= 64 outputs per group let the
+phase path read its planes in place; tests/test_gemm_inplace.py covers the edges); the NCHW input gradient accumulates each tap's product into phase planes and interleaves them
 once.
 Checked against the float64 NumPy reference under every ISA, both layouts and dtypes, with
 integer data compared exactly; plus thread-count independence and the explained path.

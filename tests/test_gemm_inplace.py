@@ -6,8 +6,9 @@
   the runs of the phase planes in place.
 * The NHWC stride-phase forward with > 256 channels per group: pixel-major phase planes whose
   per-tap rows the row-A microkernel reads in place.
-* The NHWC direct forward of strided layers with 16..256 channels per group: each tap's input
-  pixels read in place at the stride by the segmented row-A microkernel.
+* The direct forward of strided layers with 16..256 channels per group: each tap's input
+  pixels read in place at the stride by the segmented row-A microkernel (NCHW: from a
+  transposed, zero-padded band of input rows).
 * NCHW 1x1 stride-1 layers with depth >= 128: the image planes read in place (indirect B).
 * The NHWC input gradient through column tiles (strided layers): grad_out rows read in place.
 
@@ -86,12 +87,13 @@ def test_nhwc_1x1_rows(case, dtype):
     _input_grad_check(x_shape, w_shape, "NHWC", dtype, groups=g)
 
 
-# NCHW strided layers with large outputs (phase planes) and <= 64 outputs per group: the stem
-# shape scaled down, 3x3 s2 with depth 40*9 = 360 > one block, asymmetric padding, stride 3,
+# NCHW strided layers with large outputs (phase planes), < 16 channels and <= 64 outputs per
+# group (more channels take the direct forward): the stem shape scaled down, 5x5 s2 with depth
+# 15*25 = 375 > one block, asymmetric padding, stride 3,
 # dilation with stride, groups, and an output width whose last panel is partial.
 PHASE = [
     dict(x=(2, 3, 45, 41), w=(16, 3, 7, 7), stride=2, padding=3),
-    dict(x=(1, 40, 41, 39), w=(24, 40, 3, 3), stride=2, padding=1),
+    dict(x=(1, 15, 41, 39), w=(24, 15, 5, 5), stride=2, padding=2),
     dict(x=(1, 8, 44, 47), w=(64, 8, 3, 3), stride=2, padding=((0, 1), (2, 1))),
     dict(x=(1, 6, 61, 58), w=(7, 6, 5, 4), stride=(3, 2), padding=(2, 1)),
     dict(x=(1, 4, 50, 52), w=(10, 4, 3, 3), stride=2, padding=2, dilation=2),
@@ -130,16 +132,28 @@ PHASE_PATHS = {"NCHW": (PHASE, "reads their runs in place"),
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("case", range(len(NHWC_DIRECT)))
-def test_nhwc_direct(case, dtype):
+def test_direct_strided_forward(case, layout, dtype):
+    """The same cases in NCHW (with 64 more outputs per group where <= 64 would keep large
+    outputs on the stride-phase path): the direct forward on a transposed, zero-padded band of input rows
+    per task, tiles stored transposed into y (output widths 2 and 4: tiles that span several
+    output rows)."""
     kw = dict(NHWC_DIRECT[case])
     x_shape, w_shape = kw.pop("x"), kw.pop("w")
     groups = kw.pop("groups", 1)
-    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout="NHWC",
-                                     op="forward", dtype=dtype, **kw)[1]
-    assert "direct NHWC" in reason, reason
-    _conv_check(x_shape, w_shape, "NHWC", dtype, groups=groups, key=(case,), **kw)
-    _conv_check(x_shape, w_shape, "NHWC", dtype, groups=groups, bias=False, key=(case,), **kw)
+    def reason():
+        return fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
+                                       op="forward", dtype=dtype, **kw)[1]
+    if layout == "NCHW":
+        x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
+        w_shape = (w_shape[3], w_shape[2], w_shape[0], w_shape[1])
+        if "stride-phase" in reason():  # 64 more outputs per group, same remainders
+            w_shape = (w_shape[0] + 64 * groups,) + w_shape[1:]
+    reason = reason()
+    assert f"direct {layout}" in reason, reason
+    _conv_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
+    _conv_check(x_shape, w_shape, layout, dtype, groups=groups, bias=False, key=(case,), **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -29,6 +29,10 @@
 #include "cpu/gemm/gemm.h"
 #include "cpu/parallel.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace fastconv {
 namespace {
 
@@ -1057,6 +1061,214 @@ void forward_nhwc_direct(const Conv2dParams& p, const T* x, const T* w, const T*
   });
 }
 
+// d[j*C + c] = src[c*cs + j] for j in [jlo, jhi), c < C: one input row of C channels
+// (cs apart) into pixel-major order, in 8 x 8 blocks (each channel's run read in full lines).
+template <typename T>
+void transpose_into(const T* src, int64_t cs, int64_t jlo, int64_t jhi, int64_t C, T* d) {
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {  // 4 x 4 blocks through SSE registers
+    if (C % 4 == 0) {
+      int64_t j0 = jlo;
+      for (; j0 + 4 <= jhi; j0 += 4)
+        for (int64_t c0 = 0; c0 < C; c0 += 4) {
+          __m128 r0 = _mm_loadu_ps(src + c0 * cs + j0), r1 = _mm_loadu_ps(src + (c0 + 1) * cs + j0);
+          __m128 r2 = _mm_loadu_ps(src + (c0 + 2) * cs + j0), r3 = _mm_loadu_ps(src + (c0 + 3) * cs + j0);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          _mm_storeu_ps(d + j0 * C + c0, r0);
+          _mm_storeu_ps(d + (j0 + 1) * C + c0, r1);
+          _mm_storeu_ps(d + (j0 + 2) * C + c0, r2);
+          _mm_storeu_ps(d + (j0 + 3) * C + c0, r3);
+        }
+      for (; j0 < jhi; ++j0)
+        for (int64_t c = 0; c < C; ++c) d[j0 * C + c] = src[c * cs + j0];
+      return;
+    }
+  }
+#endif
+  constexpr int64_t B = 8;
+  for (int64_t c0 = 0; c0 < C; c0 += B) {
+    const int64_t cn = std::min(B, C - c0);
+    for (int64_t j0 = jlo; j0 < jhi; j0 += B) {
+      const int64_t jn = std::min(B, jhi - j0);
+      if (cn == B && jn == B) {
+        T blk[B][B];
+        for (int64_t c = 0; c < B; ++c)
+          for (int64_t j = 0; j < B; ++j) blk[j][c] = src[(c0 + c) * cs + j0 + j];
+        for (int64_t j = 0; j < B; ++j)
+          for (int64_t c = 0; c < B; ++c) d[(j0 + j) * C + c0 + c] = blk[j][c];
+      } else {
+        for (int64_t c = 0; c < cn; ++c)
+          for (int64_t j = 0; j < jn; ++j) d[(j0 + j) * C + c0 + c] = src[(c0 + c) * cs + j0 + j];
+      }
+    }
+  }
+}
+
+// NCHW direct forward (strided layers, 16..kc channels per group): the NHWC direct kernel
+// on a pixel-major copy. A task takes a band of output rows of one image and group,
+// transposes the input rows they read into a zero-padded [row][column][channel] band (one read
+// of the input, in place of the phase split), and sums every 6-pixel register tile over all
+// taps in one segmented call, taps read in the band at the stride; the tile is stored
+// transposed into y (6 pixels of 16 output channels). The phase path's im2col packs, its
+// virtual-pixel tile and that tile's copy into y go.
+template <typename T>
+bool nchw_direct(const Conv2dParams& p) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  return p.layout == Layout::NCHW && rk.seg != nullptr && prepack_weights(p) &&
+         p.in_cg() >= 16 && p.in_cg() <= rk.kc && !is_plain_gemm(p) &&
+         (p.stride_h > 1 || p.stride_w > 1);
+}
+
+struct NchwDirectPlan {
+  int64_t R = 0, bands = 0;     // output rows per task, bands per image
+  int64_t Rin = 0, Win = 0;     // band rows and (padded) columns
+  int64_t band = 0, copies = 0; // elements: the band, the row-crossing tiles' copied taps
+  int64_t slots = 0;            // row-crossing tiles per band (bound)
+  int max_threads = 0;
+};
+
+template <typename T>
+NchwDirectPlan nchw_direct_plan(const Conv2dParams& p) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  NchwDirectPlan pl;
+  const int64_t Wo = p.out_w, Ho = p.out_h, Cg = p.in_cg(), KK = p.kk();
+  // ~16 tiles of pixels per task: B panels reused across them from L1/L2
+  pl.R = std::max<int64_t>(1, std::min<int64_t>(Ho, (16 * rk.mr + Wo / 2) / Wo));
+  pl.bands = div_up(Ho, pl.R);
+  pl.R = div_up(Ho, pl.bands);
+  pl.Rin = (pl.R - 1) * p.stride_h + (p.k_h - 1) * p.dil_h + 1;
+  pl.Win = (Wo - 1) * p.stride_w + (p.k_w - 1) * p.dil_w + 1;
+  pl.band = pl.Rin * pl.Win * Cg;
+  // tiles crossing an output-row end copy their taps: at most one per row end when a row holds
+  // a whole tile, else any tile
+  const int64_t ntiles = div_up(pl.R * Wo, rk.mr);
+  pl.slots = Wo >= rk.mr ? std::min(ntiles, pl.R) : ntiles;
+  pl.copies = pl.slots * KK * rk.mr * Cg;
+  const double im2col = double(p.batch) * double(p.in_c) * double(KK) * double(p.out_plane());
+  const double bound = std::max(im2col / 4, double(1 << 16));
+  pl.max_threads = static_cast<int>(
+      std::min(1024.0, std::floor(bound / double(pl.band + pl.copies + 64))));
+  return pl;
+}
+
+// Taken unless the stride-phase path reads its planes in place (<= 64 outputs per group, large
+// outputs), which measured faster on those layers: 64 -> 64 channels at 224 x 224, stride 2,
+// 1 thread: 6.9 ms there, 7.2 ms direct (the transposed stores touch 16 output planes per
+// tile). Smaller images gain (16 x 64 x 14 x 14 -> 128: 1.04 -> 0.79 ms), as does
+// 3x3s2_64to128@56 (14.2 -> 11.4 ms).
+template <typename T>
+bool use_nchw_direct(const Conv2dParams& p) {
+  if (!nchw_direct<T>(p) || nchw_direct_plan<T>(p).max_threads < 1) return false;
+  const GemmKernel<T>& g = kernels().gemm<T>();
+  return !(phase_ind_gemm<T>(p) && phase_plan(p, g.nc, g.nr).ok);
+}
+
+template <typename T>
+void forward_nchw_direct(const Conv2dParams& p, const NchwDirectPlan& pl, const T* x, const T* w,
+                         const T* bias, T* y) {
+  const GemmRowsKernel<T>& rk = kernels().rows<T>();
+  const int64_t N = p.batch, G = p.groups, Og = p.out_cg(), Cg = p.in_cg(), C = p.in_c;
+  const int64_t KK = p.kk(), P = p.out_plane(), Wo = p.out_w, Ho = p.out_h;
+  const int64_t H = p.in_h, W = p.in_w, MR = rk.mr, NR = rk.nr;
+  const int64_t panels = div_up(Og, NR), Win = pl.Win, Rin = pl.Rin;
+  // Weights per group and tap (lanes o, depth c; OIHW: o*Cg*KK + c*KK + t).
+  std::vector<std::unique_ptr<PrepackedSource<T>>> wt(static_cast<size_t>(G * KK));
+  std::vector<const T*> bp(static_cast<size_t>(G * panels * KK));
+  for (int64_t gi = 0; gi < G; ++gi)
+    for (int64_t t = 0; t < KK; ++t) {
+      const StridedSource<T> src(w + gi * Og * Cg * KK + t, Cg * KK, KK);
+      wt[gi * KK + t].reset(new PrepackedSource<T>(src, Og, Cg, static_cast<int>(NR), rk.kc));
+      const T* base = wt[gi * KK + t]->pack(0, Og, 0, Cg, static_cast<int>(NR), nullptr);
+      for (int64_t jp = 0; jp < panels; ++jp) bp[(gi * panels + jp) * KK + t] = base + jp * Cg * NR;
+    }
+  const int64_t tasks = N * G * pl.bands;
+  ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), pl.band + pl.copies);
+  parallel_for(tasks, scratch.threads, [&](int64_t task, int tid) {
+    const int64_t bi = task % pl.bands, gi = (task / pl.bands) % G, n = task / (pl.bands * G);
+    const int64_t oh0 = bi * pl.R, oh1 = std::min(Ho, oh0 + pl.R);
+    if (oh0 >= oh1) return;
+    T* band = scratch.at(tid);
+    T* copy = band + pl.band;
+    // The band: input rows ih0 + r, columns iw0 + j (zero outside the image), channels last.
+    const int64_t ih0 = oh0 * p.stride_h - p.pad_top, iw0 = -p.pad_left;
+    const int64_t jlo = std::min(Win, std::max<int64_t>(0, -iw0));
+    const int64_t jhi = std::max(jlo, std::min(Win, W - iw0));
+    const int64_t rows_in = std::min(Rin, (oh1 - 1 - oh0) * p.stride_h + (p.k_h - 1) * p.dil_h + 1);
+    const T* xg = x + (n * C + gi * Cg) * H * W;
+    for (int64_t r = 0; r < rows_in; ++r) {
+      T* d = band + r * Win * Cg;
+      const int64_t ih = ih0 + r;
+      if (ih < 0 || ih >= H || jlo >= jhi) {
+        std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(Win * Cg));
+        continue;
+      }
+      std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(jlo * Cg));
+      std::memset(static_cast<void*>(d + jhi * Cg), 0,
+                  sizeof(T) * static_cast<size_t>((Win - jhi) * Cg));
+      const T* src = xg + ih * W + iw0;  // column j of channel c at src[c*H*W + j]
+      transpose_into(src, H * W, jlo, jhi, Cg, d);
+    }
+    // Tiles of MR consecutive output pixels of the band: one segment per tap.
+    const int64_t q0 = oh0 * Wo, q1 = oh1 * Wo, ntiles = div_up(q1 - q0, MR);
+    std::vector<const T*> a(static_cast<size_t>(ntiles * KK)), bb(static_cast<size_t>(KK));
+    std::vector<int64_t> lda(static_cast<size_t>(ntiles * KK)), tap(lda.size()), nseg(ntiles);
+    int64_t ncopy = 0;
+    for (int64_t ti = 0; ti < ntiles; ++ti) {
+      const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
+      const int64_t ohA = q / Wo, owA = q % Wo, ohB = (q + mr - 1) / Wo;
+      const bool one_row = ohA == ohB;
+      T* cp = nullptr;
+      if (!one_row) {
+        if (ncopy >= pl.slots) throw std::logic_error("forward_nchw_direct: copy slots");
+        cp = copy + (ncopy++) * KK * MR * Cg;
+      }
+      int64_t ns = 0;
+      for (int64_t kh = 0; kh < p.k_h; ++kh) {
+        const int64_t rr = (ohA - oh0) * p.stride_h + kh * p.dil_h;  // band row of pixel 0
+        if (one_row && (ih0 + rr < 0 || ih0 + rr >= H)) continue;   // a padding row
+        for (int64_t kw = 0; kw < p.k_w; ++kw) {
+          const int64_t t = kh * p.k_w + kw, sg = ti * KK + ns;
+          if (one_row) {
+            a[sg] = band + (rr * Win + owA * p.stride_w + kw * p.dil_w) * Cg;
+            lda[sg] = p.stride_w * Cg;
+          } else {
+            T* dst = cp + t * MR * Cg;
+            for (int64_t i = 0; i < mr; ++i) {
+              const int64_t oh = (q + i) / Wo, ow = (q + i) % Wo;
+              const int64_t br = (oh - oh0) * p.stride_h + kh * p.dil_h;
+              std::memcpy(dst + i * Cg, band + (br * Win + ow * p.stride_w + kw * p.dil_w) * Cg,
+                          sizeof(T) * static_cast<size_t>(Cg));
+            }
+            a[sg] = dst;
+            lda[sg] = Cg;
+          }
+          tap[sg] = t;
+          ++ns;
+        }
+      }
+      nseg[ti] = ns;
+    }
+    T* yg = y + (n * p.out_c + gi * Og) * P;
+    for (int64_t jp = 0; jp < panels; ++jp) {
+      const T* const* bt = bp.data() + (gi * panels + jp) * KK;
+      const int64_t nr = std::min(NR, Og - jp * NR);
+      for (int64_t ti = 0; ti < ntiles; ++ti) {
+        const int64_t q = q0 + ti * MR, mr = std::min(MR, q1 - q);
+        for (int64_t sg = 0; sg < nseg[ti]; ++sg) bb[sg] = bt[tap[ti * KK + sg]];
+        // C[i][j] = y[o = jp*NR + j][pixel q + i]: rows 1 apart, columns P apart
+        rk.seg(nseg[ti], Cg, a.data() + ti * KK, lda.data() + ti * KK, bb.data(),
+               yg + jp * NR * P + q, 1, P, mr, nr, false);
+      }
+    }
+    if (bias)
+      for (int64_t o = 0; o < Og; ++o) {
+        const T bv = bias[gi * Og + o];
+        T* yo = yg + o * P;
+        for (int64_t qq = q0; qq < q1; ++qq) yo[qq] += bv;
+      }
+  });
+}
+
 template <typename T>
 void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
                    const std::vector<std::unique_ptr<WeightSource<T>>>& wp, const T* bias,
@@ -1403,6 +1615,10 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     forward_nhwc_direct(p, x, w, bias, y);
     return;
   }
+  if (use_nchw_direct<T>(p)) {
+    forward_nchw_direct(p, nchw_direct_plan<T>(p), x, w, bias, y);
+    return;
+  }
   // Strided layers with large outputs: phase planes, weights as A (NCHW) or B (NHWC).
   const PhasePlan phase = phase_plan(p, g.nc, nchw ? g.nr : g.mr);
   // NHWC with few input channels takes the NCHW orientation (pixels in the vector lanes).
@@ -1733,9 +1949,12 @@ void sum_chunks(const T* partial, int64_t chunks, int64_t wsize, T* dw) {
 int64_t wgrad_chunks(const Conv2dParams& p, int64_t out_blocks, int64_t wsize, int64_t reserve) {
   const int64_t Kt = p.batch * p.out_plane();
   const int64_t im2col_4 = p.groups * p.in_cg() * p.kk() * Kt / 4;
+  // 7/8 of the bound: the rest is headroom for what a measurement of the call also sees (the
+  // output, allocator rounding); at the full quarter 1x1_64to256@56 NHWC measured 0.255 once.
+  const int64_t budget = im2col_4 - im2col_4 / 8;
   int64_t chunks = div_up(16, std::max<int64_t>(out_blocks, 1));
   chunks = std::min(chunks, std::max<int64_t>(1, Kt / 1024));
-  chunks = std::min(chunks, (im2col_4 - reserve) / std::max<int64_t>(wsize, 1));
+  chunks = std::min(chunks, (budget - reserve) / std::max<int64_t>(wsize, 1));
   return std::max<int64_t>(chunks, 1);
 }
 
@@ -2413,6 +2632,12 @@ std::string gemm_shape_reason(const Conv2dParams& p, ConvOp op, bool is_double) 
     return "direct NHWC: each register tile (6 output pixels) summed over all kernel taps in "
            "one microkernel call, each tap's input pixels read in place at the stride (copied "
            "only at the padding and output-row ends), stored straight into y";
+  if (op == ConvOp::Forward &&
+      (is_double ? use_nchw_direct<double>(p) : use_nchw_direct<float>(p)))
+    return "direct NCHW: each task transposes the input rows of a band of output rows into a "
+           "zero-padded pixel-major band, then every register tile (6 output pixels) is summed "
+           "over all kernel taps in one microkernel call, taps read in the band at the stride, "
+           "stored transposed into y";
   if (op == ConvOp::Forward && phase_plan(p, nc, nchw ? nr : mr).ok)
     return std::string("implicit GEMM over stride-phase planes (each task splits its input rows "
                        "into zero-padded phase images once, then ") +
