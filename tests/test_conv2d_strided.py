@@ -122,3 +122,21 @@ def test_small_strided_outputs_keep_the_batched_path():
     # 8x8 outputs: too few pixels per image for a phase task of its own
     reason = fastconv.explain_conv2d((4, 16, 16, 16), (32, 16, 3, 3), stride=2, padding=1)[1]
     assert "stride-phase" not in reason
+
+
+def test_large_output_streamed_matches_per_image():
+    """Outputs of >= 8 MiB leave the phase tile with non-temporal stores: a batch above the
+    threshold equals, image by image, the same layer on one image (below it), and one image
+    matches the reference."""
+    rng = seeded_rng("strided-large")
+    x = rand_data(rng, (3, 3, 200, 200), np.float32)
+    wt = rand_data(rng, (80, 3, 7, 7), np.float32)
+    b = rand_data(rng, (80,), np.float32)
+    kw = dict(stride=2, padding=3)
+    assert "stride-phase" in fastconv.explain_conv2d(x.shape, wt.shape, **kw)[1]
+    y = fastconv.conv2d(x, wt, b, **kw)
+    assert y.nbytes >= 8 << 20
+    for n in range(x.shape[0]):
+        np.testing.assert_array_equal(fastconv.conv2d(x[n:n + 1], wt, b, **kw), y[n:n + 1])
+    ref = R.conv2d(x[:1], wt, b, **kw)
+    assert_close(y[:1], ref, R.conv2d(np.abs(x[:1]), np.abs(wt), np.abs(b), **kw), np.float32)

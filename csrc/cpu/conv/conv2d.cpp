@@ -1271,6 +1271,31 @@ void forward_nchw_direct(const Conv2dParams& p, const NchwDirectPlan& pl, const 
   });
 }
 
+// Outputs at least this large (bytes) are written with non-temporal stores where a pass
+// copies them out of a scratch tile.
+constexpr double kStreamOut = 8.0 * 1024 * 1024;
+
+// dst[j] = src[j] + b, j < n, with non-temporal stores where SSE2 has them (float); callers
+// end their task with stream_fence().
+template <typename T>
+void stream_row_plus(T* dst, const T* src, int64_t n, T b) {
+  int64_t j = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; j < n && (reinterpret_cast<uintptr_t>(dst + j) & 15) != 0; ++j) dst[j] = src[j] + b;
+    const __m128 bv = _mm_set1_ps(b);
+    for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_add_ps(_mm_loadu_ps(src + j), bv));
+  }
+#endif
+  for (; j < n; ++j) dst[j] = src[j] + b;
+}
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
 template <typename T>
 void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
                    const std::vector<std::unique_ptr<WeightSource<T>>>& wp, const T* bias,
@@ -1323,6 +1348,9 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const
       }
   const int64_t tasks = N * G * pl.blocks;
   const int64_t ws = std::max(gemm_workspace_size(g), ind_scratch(rk));
+  // Outputs too large to stay in cache are copied out of the tile with non-temporal stores
+  // (no read for ownership of y's lines).
+  const bool stream = double(N) * double(p.out_c) * double(P) * sizeof(T) >= kStreamOut;
   ThreadScratch<T> scratch(std::min(threads_for(tasks), pl.max_threads), ws + pl.planes + pl.tile);
   parallel_for(tasks, scratch.threads, [&](int64_t t, int tid) {
     const int64_t rb = t % pl.blocks, gi = (t / pl.blocks) % G, n = t / (pl.blocks * G);
@@ -1350,7 +1378,10 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const
           const T bv = bias ? bias[gi * Og + o] : T(0);
           const T* src = tile + o * nv + l;
           T* dst = y + (n * O + gi * Og + o) * P + oh * Wo;
-          for (int64_t j = 0; j < Wo; ++j) dst[j] = src[j] + bv;
+          if (stream)
+            stream_row_plus(dst, src, Wo, bv);
+          else
+            for (int64_t j = 0; j < Wo; ++j) dst[j] = src[j] + bv;
         }
       } else {
         for (int64_t j = 0; j < Wo; ++j) {
@@ -1363,6 +1394,7 @@ void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const
         }
       }
     }
+    if (stream) stream_fence();
   });
 }
 
