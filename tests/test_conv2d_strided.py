@@ -124,15 +124,16 @@ def test_small_strided_outputs_keep_the_batched_path():
     assert "stride-phase" not in reason
 
 
-def test_large_output_streamed_matches_per_image():
-    """Outputs of >= 8 MiB leave the phase tile with non-temporal stores: a batch above the
-    threshold equals, image by image, the same layer on one image (below it), and one image
-    matches the reference."""
-    rng = seeded_rng("strided-large")
-    x = rand_data(rng, (3, 3, 200, 200), np.float32)
-    wt = rand_data(rng, (80, 3, 7, 7), np.float32)
-    b = rand_data(rng, (80,), np.float32)
-    kw = dict(stride=2, padding=3)
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_large_output_streamed_matches_per_image(layout):
+    """Outputs of >= 8 MiB leave the phase tile with non-temporal stores (NHWC: transposed,
+    4 x 4 blocks): a batch above the threshold equals, image by image, the same layer on one
+    image (below it), and one image matches the reference."""
+    rng = seeded_rng("strided-large", layout)
+    x = rand_data(rng, x_shape(4, 3, 200, 200, layout), np.float32)
+    wt = rand_data(rng, w_shape(64, 3, 7, 7, layout), np.float32)
+    b = rand_data(rng, (64,), np.float32)
+    kw = dict(stride=2, padding=3, layout=layout)
     assert "stride-phase" in fastconv.explain_conv2d(x.shape, wt.shape, **kw)[1]
     y = fastconv.conv2d(x, wt, b, **kw)
     assert y.nbytes >= 8 << 20
