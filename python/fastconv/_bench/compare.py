@@ -242,8 +242,11 @@ def run_case(case, op: str, threads: int, cands: Sequence[str], inputs, *,
     del ref
     # OpenBLAS (the NumPy peer) keeps its worker threads spinning for up to 2^28 cycles (about
     # 0.1 s) after a multi-threaded call; on a machine with as many cores as threads they take
-    # the cores from whichever candidate runs next. Let them go to sleep first.
-    settle = {"numpy": NUMPY_SETTLE_S} if threads > 1 and "numpy" in calls else None
+    # the cores from whichever candidate runs next. With OPENBLAS_THREAD_TIMEOUT set (as
+    # python -m fastconv bench does, runtime.blas_timeout_note) they sleep at once; otherwise
+    # wait for them (which measured not always enough: 12.9 -> 15.5 ms after a 0.12 s pause).
+    settle = ({"numpy": NUMPY_SETTLE_S} if threads > 1 and "numpy" in calls and
+              runtime.blas_timeout() is None else None)
     times = measure(calls, repeats=repeats, warmup=warmup, min_sample_s=min_sample_s,
                     settle_after=settle)
     for cand in cands:
