@@ -11,6 +11,8 @@
   transposed, zero-padded band of input rows).
 * NCHW 1x1 stride-1 layers with depth >= 128: the image planes read in place (indirect B).
 * The NHWC input gradient through column tiles (strided layers): grad_out rows read in place.
+* The direct input gradient of strided layers (both layouts): grad_out rows read in place
+  (NCHW: a transposed copy) by the segmented row-A microkernel, grad_x written once.
 
 Each is checked against the float64 NumPy reference (tests/reference.py), in both dtypes, on
 shapes with remainders everywhere (pixels not a multiple of the tile, channels not a multiple
@@ -197,11 +199,46 @@ def test_nchw_phase_input_grad(case, dtype):
     groups = kw.pop("groups", 1)
     reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, op="input_grad",
                                      dtype=dtype, **kw)[1]
-    assert "phase" in reason, reason
-    direct = x_shape[1] // groups >= 16
-    assert ("accumulated straight" in reason) == direct, reason
-    assert ("column tiles" in reason) != direct, reason
+    if "direct input gradient" not in reason:  # (the rows' tiles fill: test_direct_input_grad)
+        assert "phase" in reason, reason
+        direct = x_shape[1] // groups >= 16
+        assert ("accumulated straight" in reason) == direct, reason
+        assert ("column tiles" in reason) != direct, reason
     _input_grad_check(x_shape, w_shape, "NCHW", dtype, groups=groups, key=(case,), **kw)
+
+
+# Strided input gradients in the direct (gather) form: 6 grad_x pixels of one row and column
+# class per register tile, summed over every reaching tap. Written NHWC (x=(N,H,W,C),
+# w=(KH,KW,Cg,O)); the NCHW run transposes them. Odd widths (a class one pixel short: a partial
+# tile), lanes not a multiple of the panel (40 channels), stride 3 x 2, dilation, groups,
+# asymmetric padding, stride above the kernel (columns and rows no tap reaches: zeros), and
+# padding so wide that edge tiles read grad_out partly outside (copied with zeros).
+DIRECT_GRAD = [
+    dict(x=(2, 20, 23, 16), w=(3, 3, 16, 24), stride=2, padding=1),
+    dict(x=(2, 17, 48, 40), w=(5, 5, 40, 70), stride=2, padding=2),
+    dict(x=(1, 31, 24, 20), w=(2, 4, 20, 9), stride=(3, 2), padding=(1, 1)),
+    dict(x=(1, 30, 24, 16), w=(3, 3, 16, 10), stride=2, padding=2, dilation=2),
+    dict(x=(2, 24, 24, 64), w=(3, 3, 32, 18), stride=2, padding=1, groups=2),
+    dict(x=(3, 9, 24, 24), w=(3, 3, 24, 33), stride=2, padding=((0, 2), (1, 0))),
+    dict(x=(1, 13, 36, 16), w=(2, 2, 16, 8), stride=3, padding=0),
+    dict(x=(2, 12, 12, 16), w=(3, 3, 16, 8), stride=2, padding=3),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
+@pytest.mark.parametrize("case", range(len(DIRECT_GRAD)))
+def test_direct_input_grad(case, layout, dtype):
+    kw = dict(DIRECT_GRAD[case])
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    if layout == "NCHW":
+        x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
+        w_shape = (w_shape[3], w_shape[2], w_shape[0], w_shape[1])
+    reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
+                                     op="input_grad", dtype=dtype, **kw)[1]
+    assert "direct input gradient" in reason, reason
+    _input_grad_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
 
 
 # NCHW 1x1 stride-1 layers with depth >= 128 (input channels per group for the forward, output
