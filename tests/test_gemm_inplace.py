@@ -128,6 +128,18 @@ NHWC_DIRECT = [
 ]
 
 
+def _nhwc_case(case, layout):
+    """(x_shape, w_shape, groups, other kwargs) of a case written NHWC (x=(N,H,W,C),
+    w=(KH,KW,Cg,O)), transposed for NCHW."""
+    kw = dict(case)
+    x_shape, w_shape = kw.pop("x"), kw.pop("w")
+    groups = kw.pop("groups", 1)
+    if layout == "NCHW":
+        x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
+        w_shape = (w_shape[3], w_shape[2], w_shape[0], w_shape[1])
+    return x_shape, w_shape, groups, kw
+
+
 # (layout, cases, what explain_conv2d must say)
 PHASE_PATHS = {"NCHW": (PHASE, "reads their runs in place"),
                "NHWC": (NHWC_PHASE, "tap's rows in place")}
@@ -141,17 +153,12 @@ def test_direct_strided_forward(case, layout, dtype):
     outputs on the stride-phase path): the direct forward on a transposed, zero-padded band of input rows
     per task, tiles stored transposed into y (output widths 2 and 4: tiles that span several
     output rows)."""
-    kw = dict(NHWC_DIRECT[case])
-    x_shape, w_shape = kw.pop("x"), kw.pop("w")
-    groups = kw.pop("groups", 1)
+    x_shape, w_shape, groups, kw = _nhwc_case(NHWC_DIRECT[case], layout)
     def reason():
         return fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
                                        op="forward", dtype=dtype, **kw)[1]
-    if layout == "NCHW":
-        x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
-        w_shape = (w_shape[3], w_shape[2], w_shape[0], w_shape[1])
-        if "stride-phase" in reason():  # 64 more outputs per group, same remainders
-            w_shape = (w_shape[0] + 64 * groups,) + w_shape[1:]
+    if layout == "NCHW" and "stride-phase" in reason():  # 64 more outputs per group,
+        w_shape = (w_shape[0] + 64 * groups,) + w_shape[1:]  # same remainders
     reason = reason()
     assert f"direct {layout}" in reason, reason
     _conv_check(x_shape, w_shape, layout, dtype, groups=groups, key=(case,), **kw)
@@ -229,12 +236,7 @@ DIRECT_GRAD = [
 @pytest.mark.parametrize("layout", ["NHWC", "NCHW"])
 @pytest.mark.parametrize("case", range(len(DIRECT_GRAD)))
 def test_direct_input_grad(case, layout, dtype):
-    kw = dict(DIRECT_GRAD[case])
-    x_shape, w_shape = kw.pop("x"), kw.pop("w")
-    groups = kw.pop("groups", 1)
-    if layout == "NCHW":
-        x_shape = (x_shape[0], x_shape[3], x_shape[1], x_shape[2])
-        w_shape = (w_shape[3], w_shape[2], w_shape[0], w_shape[1])
+    x_shape, w_shape, groups, kw = _nhwc_case(DIRECT_GRAD[case], layout)
     reason = fastconv.explain_conv2d(x_shape, w_shape, groups=groups, layout=layout,
                                      op="input_grad", dtype=dtype, **kw)[1]
     assert "direct input gradient" in reason, reason

@@ -1073,48 +1073,69 @@ void forward_nhwc_direct(const Conv2dParams& p, const T* x, const T* w, const T*
   });
 }
 
-// d[j*C + c] = src[c*cs + j] for j in [jlo, jhi), c < C: one input row of C channels
-// (cs apart) into pixel-major order, in 8 x 8 blocks (each channel's run read in full lines).
+// Outputs at least this large (bytes) are written with non-temporal stores where a pass
+// copies them out of a scratch tile.
+constexpr double kStreamOut = 8.0 * 1024 * 1024;
+
+// dst[j] = src[j] + b (+ bv[j] when bv is given), j < n, with non-temporal stores where SSE2
+// has them (float); callers end their task with stream_fence().
 template <typename T>
-void transpose_into(const T* src, int64_t cs, int64_t jlo, int64_t jhi, int64_t C, T* d) {
+void stream_row_plus(T* dst, const T* src, int64_t n, T b, const T* bv = nullptr) {
+  int64_t j = 0;
 #if defined(__SSE2__)
-  if constexpr (std::is_same_v<T, float>) {  // 4 x 4 blocks through SSE registers
-    if (C % 4 == 0) {
-      int64_t j0 = jlo;
-      for (; j0 + 4 <= jhi; j0 += 4)
-        for (int64_t c0 = 0; c0 < C; c0 += 4) {
-          __m128 r0 = _mm_loadu_ps(src + c0 * cs + j0), r1 = _mm_loadu_ps(src + (c0 + 1) * cs + j0);
-          __m128 r2 = _mm_loadu_ps(src + (c0 + 2) * cs + j0), r3 = _mm_loadu_ps(src + (c0 + 3) * cs + j0);
-          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-          _mm_storeu_ps(d + j0 * C + c0, r0);
-          _mm_storeu_ps(d + (j0 + 1) * C + c0, r1);
-          _mm_storeu_ps(d + (j0 + 2) * C + c0, r2);
-          _mm_storeu_ps(d + (j0 + 3) * C + c0, r3);
-        }
-      for (; j0 < jhi; ++j0)
-        for (int64_t c = 0; c < C; ++c) d[j0 * C + c] = src[c * cs + j0];
-      return;
-    }
+  if constexpr (std::is_same_v<T, float>) {
+    for (; j < n && (reinterpret_cast<uintptr_t>(dst + j) & 15) != 0; ++j)
+      dst[j] = src[j] + (bv ? bv[j] : b);
+    const __m128 b4 = _mm_set1_ps(b);
+    if (bv)
+      for (; j + 4 <= n; j += 4)
+        _mm_stream_ps(dst + j, _mm_add_ps(_mm_loadu_ps(src + j), _mm_loadu_ps(bv + j)));
+    else
+      for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_add_ps(_mm_loadu_ps(src + j), b4));
   }
 #endif
-  constexpr int64_t B = 8;
-  for (int64_t c0 = 0; c0 < C; c0 += B) {
-    const int64_t cn = std::min(B, C - c0);
-    for (int64_t j0 = jlo; j0 < jhi; j0 += B) {
-      const int64_t jn = std::min(B, jhi - j0);
-      if (cn == B && jn == B) {
-        T blk[B][B];
-        for (int64_t c = 0; c < B; ++c)
-          for (int64_t j = 0; j < B; ++j) blk[j][c] = src[(c0 + c) * cs + j0 + j];
-        for (int64_t j = 0; j < B; ++j)
-          for (int64_t c = 0; c < B; ++c) d[(j0 + j) * C + c0 + c] = blk[j][c];
-      } else {
-        for (int64_t c = 0; c < cn; ++c)
-          for (int64_t j = 0; j < jn; ++j) d[(j0 + j) * C + c0 + c] = src[(c0 + c) * cs + j0 + j];
-      }
-    }
-  }
+  for (; j < n; ++j) dst[j] = src[j] + (bv ? bv[j] : b);
 }
+
+inline void stream_fence() {
+#if defined(__SSE2__)
+  _mm_sfence();
+#endif
+}
+
+// y[j*ldy + o] = t[o*ldt + j] (+ bias[o]), j < n pixels, o < m channels: a tile of channel rows
+// into pixel-major output, 4 x 4 blocks through SSE registers (float; non-temporal stores when
+// `nt`), the rest element by element. Without a bias, + -0.0 (the identity) keeps it a copy.
+template <typename T>
+void transpose_out(const T* t, int64_t ldt, int64_t n, int64_t m, const T* bias, T* y,
+                   int64_t ldy, bool nt) {
+  int64_t j0 = 0;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    const bool aligned = (reinterpret_cast<uintptr_t>(y) & 15) == 0 && ldy % 4 == 0;
+    if (m % 4 == 0)
+      for (; j0 + 4 <= n; j0 += 4)
+        for (int64_t o = 0; o < m; o += 4) {
+          __m128 r0 = _mm_loadu_ps(t + o * ldt + j0), r1 = _mm_loadu_ps(t + (o + 1) * ldt + j0);
+          __m128 r2 = _mm_loadu_ps(t + (o + 2) * ldt + j0), r3 = _mm_loadu_ps(t + (o + 3) * ldt + j0);
+          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+          const __m128 b = bias ? _mm_loadu_ps(bias + o) : _mm_set1_ps(-0.0f);
+          float* d = y + j0 * ldy + o;
+          const __m128 v[4] = {_mm_add_ps(r0, b), _mm_add_ps(r1, b), _mm_add_ps(r2, b),
+                               _mm_add_ps(r3, b)};
+          for (int i = 0; i < 4; ++i) {
+            if (nt && aligned)
+              _mm_stream_ps(d + i * ldy, v[i]);
+            else
+              _mm_storeu_ps(d + i * ldy, v[i]);
+          }
+        }
+  }
+#endif
+  for (int64_t j = j0; j < n; ++j)
+    for (int64_t o = 0; o < m; ++o) y[j * ldy + o] = t[o * ldt + j] + (bias ? bias[o] : T(-0.0));
+}
+
 
 // NCHW direct forward (strided layers, 16..kc channels per group): the NHWC direct kernel
 // on a pixel-major copy. A task takes a band of output rows of one image and group,
@@ -1215,7 +1236,8 @@ void forward_nchw_direct(const Conv2dParams& p, const NchwDirectPlan& pl, const 
       std::memset(static_cast<void*>(d + jhi * Cg), 0,
                   sizeof(T) * static_cast<size_t>((Win - jhi) * Cg));
       const T* src = xg + ih * W + iw0;  // column j of channel c at src[c*H*W + j]
-      transpose_into(src, H * W, jlo, jhi, Cg, d);
+      transpose_out(src + jlo, H * W, jhi - jlo, Cg, static_cast<const T*>(nullptr),
+                    d + jlo * Cg, Cg, false);
     }
     // Tiles of MR consecutive output pixels of the band: one segment per tap.
     const int64_t q0 = oh0 * Wo, q1 = oh1 * Wo, ntiles = div_up(q1 - q0, MR);
@@ -1278,68 +1300,6 @@ void forward_nchw_direct(const Conv2dParams& p, const NchwDirectPlan& pl, const 
   });
 }
 
-// Outputs at least this large (bytes) are written with non-temporal stores where a pass
-// copies them out of a scratch tile.
-constexpr double kStreamOut = 8.0 * 1024 * 1024;
-
-// dst[j] = src[j] + b (+ bv[j] when bv is given), j < n, with non-temporal stores where SSE2
-// has them (float); callers end their task with stream_fence().
-template <typename T>
-void stream_row_plus(T* dst, const T* src, int64_t n, T b, const T* bv = nullptr) {
-  int64_t j = 0;
-#if defined(__SSE2__)
-  if constexpr (std::is_same_v<T, float>) {
-    for (; j < n && (reinterpret_cast<uintptr_t>(dst + j) & 15) != 0; ++j)
-      dst[j] = src[j] + (bv ? bv[j] : b);
-    const __m128 b4 = _mm_set1_ps(b);
-    if (bv)
-      for (; j + 4 <= n; j += 4)
-        _mm_stream_ps(dst + j, _mm_add_ps(_mm_loadu_ps(src + j), _mm_loadu_ps(bv + j)));
-    else
-      for (; j + 4 <= n; j += 4) _mm_stream_ps(dst + j, _mm_add_ps(_mm_loadu_ps(src + j), b4));
-  }
-#endif
-  for (; j < n; ++j) dst[j] = src[j] + (bv ? bv[j] : b);
-}
-
-inline void stream_fence() {
-#if defined(__SSE2__)
-  _mm_sfence();
-#endif
-}
-
-// y[j*ldy + o] = t[o*ldt + j] (+ bias[o]), j < n pixels, o < m channels: a tile of channel rows
-// into pixel-major output, 4 x 4 blocks through SSE registers (float; non-temporal stores when
-// `nt`), the rest element by element. Without a bias, + -0.0 (the identity) keeps it a copy.
-template <typename T>
-void transpose_out(const T* t, int64_t ldt, int64_t n, int64_t m, const T* bias, T* y,
-                   int64_t ldy, bool nt) {
-  int64_t j0 = 0;
-#if defined(__SSE2__)
-  if constexpr (std::is_same_v<T, float>) {
-    const bool aligned = (reinterpret_cast<uintptr_t>(y) & 15) == 0 && ldy % 4 == 0;
-    if (m % 4 == 0)
-      for (; j0 + 4 <= n; j0 += 4)
-        for (int64_t o = 0; o < m; o += 4) {
-          __m128 r0 = _mm_loadu_ps(t + o * ldt + j0), r1 = _mm_loadu_ps(t + (o + 1) * ldt + j0);
-          __m128 r2 = _mm_loadu_ps(t + (o + 2) * ldt + j0), r3 = _mm_loadu_ps(t + (o + 3) * ldt + j0);
-          _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-          const __m128 b = bias ? _mm_loadu_ps(bias + o) : _mm_set1_ps(-0.0f);
-          float* d = y + j0 * ldy + o;
-          const __m128 v[4] = {_mm_add_ps(r0, b), _mm_add_ps(r1, b), _mm_add_ps(r2, b),
-                               _mm_add_ps(r3, b)};
-          for (int i = 0; i < 4; ++i) {
-            if (nt && aligned)
-              _mm_stream_ps(d + i * ldy, v[i]);
-            else
-              _mm_storeu_ps(d + i * ldy, v[i]);
-          }
-        }
-  }
-#endif
-  for (int64_t j = j0; j < n; ++j)
-    for (int64_t o = 0; o < m; ++o) y[j * ldy + o] = t[o * ldt + j] + (bias ? bias[o] : T(-0.0));
-}
 
 template <typename T>
 void forward_phase(const Conv2dParams& p, const PhasePlan& pl, const T* x, const T* w,
@@ -1700,7 +1660,7 @@ void forward_gemm(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
     forward_nhwc_direct(p, x, w, bias, y);
     return;
   }
-  if (use_nchw_direct<T>(p)) {
+  if (use_nchw_direct<T>(p)) {  // (the plan is a few integers: recomputed, not passed back)
     forward_nchw_direct(p, nchw_direct_plan<T>(p), x, w, bias, y);
     return;
   }
@@ -1869,8 +1829,8 @@ void input_grad_direct(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     int64_t rs_o = O;  // between consecutive grad_out pixels of a row
     if (nchw) {
       for (int64_t a_ = 0; a_ < nkh; ++a_)
-        transpose_into(dy + ((n * O + gi * Og) * Ho + ohs[a_]) * Wo, Ho * Wo, 0, Wo, Og,
-                       dyt + a_ * Wo * Og);
+        transpose_out(dy + ((n * O + gi * Og) * Ho + ohs[a_]) * Wo, Ho * Wo, Wo, Og,
+                      static_cast<const T*>(nullptr), dyt + a_ * Wo * Og, Og, false);
       rs_o = Og;
     }
     for (int64_t r = 0; r < sw; ++r) {
