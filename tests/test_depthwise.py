@@ -272,3 +272,14 @@ def test_depthwise_3x3_nhwc_streamed_output(case):
     assert_same(res[0], _dw3x3_nhwc_ref(x, wt, b, p), "forward")
     assert_bitwise(res[0], res[1], "forward: 1 vs 2 threads")
     assert_bitwise(res[0], single, "forward: streamed vs per image")
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("case", CASES + PAD1_CASES, ids=_ids(CASES) + _ids(PAD1_CASES))
+def test_depthwise_untuned_tables(case, integer):
+    """Where the CPU splits 512-bit operations (AMD Zen 4), the AVX-512 table runs AVX2's NCHW
+    float32 row kernels (dispatch.cpp); with the tuning off the AVX-512 row kernels themselves
+    run, so they stay tested on such machines. Elsewhere this repeats the default tables."""
+    with FT.uarch_tuning(False):
+        d = _setup(case, "NCHW", np.float32, integer)
+        check_conv_ops(d, _kw(case, "NCHW"), np.float32, integer, "depthwise")

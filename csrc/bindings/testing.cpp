@@ -79,6 +79,17 @@ void register_testing(py::module_& m) {
     if (dtype == "dot_float64") return std::make_pair(k.dot_f64.mr, k.dot_f64.nr);
     throw std::invalid_argument("tile_sizes: dtype must be 'float32' or 'float64'");
   }, py::arg("dtype"));
+  // the row-A kernels' register tile and depth block (mr, nr, kc): the direct strided paths take
+  // at most kc channels per group; the NCHW 1x1 in-place path wants planes of >= 4 nr pixels
+  t.def("rows_tile", [](const std::string& dtype) {
+    const KernelTable& k = kernels();
+    if (dtype == "float32") return std::make_tuple(k.rows_f32.mr, k.rows_f32.nr, k.rows_f32.kc);
+    if (dtype == "float64") return std::make_tuple(k.rows_f64.mr, k.rows_f64.nr, k.rows_f64.kc);
+    throw std::invalid_argument("rows_tile: dtype must be 'float32' or 'float64'");
+  }, py::arg("dtype"));
+  t.def("split_512_datapath", &split_512_datapath);
+  t.def("set_uarch_tuning", &set_uarch_tuning, py::arg("on"));
+  t.def("get_uarch_tuning", [] { return uarch_tuning(); });
   t.def("set_conv_algorithm", &set_conv_algorithm, py::arg("name"));
   t.def("get_conv_algorithm", &get_conv_algorithm);
   t.def("conv_algorithms", &conv_algorithms);

@@ -110,6 +110,11 @@ template <>
 inline const SmallcKernel<double>& KernelTable::smallc<double>() const { return smallc_f64; }
 
 const KernelTable& kernels_for(Isa isa);
+// Micro-architecture tuning of the tables (on by default): where split_512_datapath(), the
+// AVX-512 table takes some AVX2 kernels (dispatch.cpp). Tests turn it off to run the AVX-512
+// versions on such CPUs too.
+void set_uarch_tuning(bool on);
+bool uarch_tuning();
 inline const KernelTable& kernels() { return kernels_for(active_isa()); }
 
 }  // namespace fastconv

@@ -4,6 +4,9 @@
 #include <cstdlib>
 #include <mutex>
 #include <stdexcept>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace fastconv {
 namespace {
@@ -57,6 +60,20 @@ void init_once() {
 }
 
 }  // namespace
+
+bool split_512_datapath() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(0, &a, &b, &c, &d)) return false;
+  const bool amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;  // "AuthenticAMD"
+  if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+  unsigned family = (a >> 8) & 0xfu;
+  if (family == 0xfu) family += (a >> 20) & 0xffu;
+  return family == 0x19u;  // Zen 3 / Zen 4; only Zen 4 reaches the AVX-512 table
+#else
+  return false;
+#endif
+}
 
 const char* isa_name(Isa isa) {
   switch (isa) {
