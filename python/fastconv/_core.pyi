@@ -102,6 +102,17 @@ class _testing:  # submodule fastconv._core._testing
     @staticmethod
     def tile_sizes(dtype: str) -> tuple[int, int]: ...
     @staticmethod
+    def rows_tile(dtype: str) -> tuple[int, int, int]:
+        """(mr, nr, kc) of the active row-A microkernel for 'float32' or 'float64'."""
+    @staticmethod
+    def split_512_datapath() -> bool:
+        """Whether this CPU runs 512-bit operations as two 256-bit halves (AMD Zen 4)."""
+    @staticmethod
+    def set_uarch_tuning(on: bool) -> None:
+        """Turn the micro-architecture tuning of the kernel tables on (default) or off."""
+    @staticmethod
+    def get_uarch_tuning() -> bool: ...
+    @staticmethod
     def set_conv_algorithm(name: str) -> None:
         """'auto' or one of conv_algorithms(); ValueError otherwise."""
     @staticmethod
