@@ -83,3 +83,54 @@ def test_weight_grad_thread_count_independent(case, layout, dtype):
     with fastconv.threads(2):
         two = fastconv.conv2d_weight_grad(go, x, ws, **kw)
     assert_bitwise(one, two, "conv2d_weight_grad: 1 vs 2 threads")
+
+
+# NHWC weight gradients read in place (weight_grad_nhwc_in_place: spatial kernels, channels per
+# group a multiple of the vector panel, pixel rows <= 512 bytes). 32 channels per group fill
+# whole panels for every ISA and dtype that has the kernel. Cases: outputs not a multiple of the
+# 6-row tile (a packed last A panel) and fewer than one block of 126; padding on every side,
+# large enough that whole taps fall outside; stride 2, asymmetric padding; dilation; groups;
+# depth blocks of 64 pixels that span images (4 x 4 and 1 x 7 outputs); several lane blocks
+# (5 x 5 x 32 = 800 lanes > 256); many outputs (several output blocks); reduction chunks.
+IN_PLACE = [
+    (2, 32, 20, 9, 11, 3, 1, 1, 1, 1),
+    (3, 32, 7, 6, 6, 3, 2, 3, 1, 1),
+    (2, 64, 6, 7, 5, 3, 2, ((0, 2), (1, 0)), 1, 1),
+    (1, 32, 13, 14, 13, 3, 1, 2, 2, 1),
+    (2, 64, 14, 10, 9, 3, 1, 1, 1, 2),
+    (5, 32, 9, 4, 4, 3, 1, 1, 1, 1),
+    (3, 32, 11, 1, 7, 3, 1, (1, 0), 1, 1),
+    (1, 32, 10, 12, 12, 5, 1, 2, 1, 1),
+    (1, 32, 200, 8, 8, 3, 1, 1, 1, 1),
+    (2, 64, 16, 40, 40, 3, 1, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", IN_PLACE, ids=_ids(IN_PLACE))
+def test_nhwc_weight_grad_in_place(case, dtype, integer):
+    import fastconv._testing as T
+    n, c, o, h, w, k, s, p, d, g = case
+    rng = seeded_rng("weight-grad-in-place", case, np.dtype(dtype).name, integer)
+    make = int_data if integer else rand_data
+    x = make(rng, x_shape(n, c, h, w, "NHWC"), dtype)
+    ws = w_shape(o, c // g, k, k, "NHWC")
+    kw = dict(stride=s, padding=p, dilation=d, groups=g, layout="NHWC")
+    go = make(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), **kw).shape, dtype)
+    reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=np.dtype(dtype).name,
+                                     **kw)[1]
+    # the in-place kernel exists where the GEMM tile is 6 rows (AVX2, AVX-512), not on the
+    # portable 4-row tile
+    assert ("nothing packed" in reason) == (T.tile_sizes(np.dtype(dtype).name)[0] == 6), reason
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
+    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
+    if integer:
+        assert_same(outs[0], ref, "conv2d_weight_grad")
+    else:
+        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
+        assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
+    assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")

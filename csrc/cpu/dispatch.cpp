@@ -70,6 +70,8 @@ KernelTable make_avx2() {
   t.isa = Isa::Avx2;
   t.gemm_f32 = make<float>(&avx2::gemm_f32_6x16, 6, 16, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx2::gemm_f64_6x8, 6, 8, 192, 96, 384);
+  t.gemm_f32.sap = &avx2::gemm_sap_f32_6x16;
+  t.gemm_f64.sap = &avx2::gemm_sap_f64_6x8;
   t.dot_f32 = make_dot<float>(&avx2::dot_f32_4x3, 4, 3, 1024);
   t.dot_f64 = make_dot<double>(&avx2::dot_f64_4x3, 4, 3, 512);
   t.rows_f32 = GemmRowsKernel<float>{&avx2::gemm_rows_f32_6x16, 6, 16, 256};
@@ -98,9 +100,12 @@ KernelTable make_avx512(bool split_512) {
   t.isa = Isa::Avx512;
   t.gemm_f32 = make<float>(&avx512::gemm_f32_6x32, 6, 32, 256, 144, 384);
   t.gemm_f64 = make<double>(&avx512::gemm_f64_6x16, 6, 16, 192, 96, 384);
+  t.gemm_f32.sap = &avx512::gemm_sap_f32_6x32;
+  t.gemm_f64.sap = &avx512::gemm_sap_f64_6x16;
   t.dot_f32 = make_dot<float>(&avx512::dot_f32_4x3, 4, 3, 1024);
   t.dot_f64 = make_dot<double>(&avx512::dot_f64_4x3, 4, 3, 512);
   t.rows_f32 = GemmRowsKernel<float>{&avx512::gemm_rows_f32_6x32, 6, 32, 128};
+  t.rows_f32.pack_t = &avx2::pack_rows_t_f32_32;  // AVX-512 machines run AVX2
   t.rows_f64 = GemmRowsKernel<double>{&avx512::gemm_rows_f64_6x16, 6, 16, 128};
   t.rows_f32.ind = &avx512::gemm_ind_f32_6x32;
   t.rows_f64.ind = &avx512::gemm_ind_f64_6x16;

@@ -12,6 +12,7 @@ struct GemmKernel {
   GemmUkr<T> ukr = nullptr;
   int mr = 0, nr = 0;     // register tile
   int64_t kc = 0, mc = 0, nc = 0;  // cache blocking: KC (L1), MC (L2), NC (B block width)
+  GemmSapUkr<T> sap = nullptr;     // in-place variant (kernels.h); nullptr: drivers pack
 };
 
 // Dot-product microkernel (both operands with k contiguous): the weight gradient's tiles.

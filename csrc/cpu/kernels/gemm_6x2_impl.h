@@ -48,9 +48,12 @@ inline void store_6x2(typename V::R c00, typename V::R c01, typename V::R c10, t
 }
 
 // The 6 x (2 vectors) product over depth kc, depth row k of B being the 2 vectors at brow(k):
-// a packed panel (gemm_6x2) or a run read in place (gemm_ind_6x2). A is packed [kc][6].
+// a packed panel (gemm_6x2), a run read in place (gemm_ind_6x2) or a row given by pointer
+// (gemm_sap_6x2). A's depth row k is the 6 values at a + k*as: packed [kc][6] (as = 6) or read
+// in place (gemm_sap_6x2).
 template <class V, class BRow>
-inline void gemm_6x2_over(int64_t kc, const typename V::T* a, BRow brow, typename V::T* c,
+inline void gemm_6x2_over(int64_t kc, const typename V::T* a, int64_t as, BRow brow,
+                          typename V::T* c,
                           int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
   using R = typename V::R;
   constexpr int W = V::W;
@@ -70,7 +73,7 @@ inline void gemm_6x2_over(int64_t kc, const typename V::T* a, BRow brow, typenam
     const R b1 = V::load(bk + W);
     FC_ROW(0, c00, c01) FC_ROW(1, c10, c11) FC_ROW(2, c20, c21)
     FC_ROW(3, c30, c31) FC_ROW(4, c40, c41) FC_ROW(5, c50, c51)
-    a += 6;
+    a += as;
   }
 #undef FC_ROW
   store_6x2<V>(c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c, rs_c, cs_c, mr,
@@ -82,7 +85,17 @@ inline void gemm_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
                      typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
                      bool accumulate) {
   constexpr int NR = 2 * V::W;
-  gemm_6x2_over<V>(kc, a, [b](int64_t k) { return b + k * NR; }, c, rs_c, cs_c, mr, nr,
+  gemm_6x2_over<V>(kc, a, 6, [b](int64_t k) { return b + k * NR; }, c, rs_c, cs_c, mr, nr,
+                   accumulate);
+}
+
+// The in-place GEMM microkernel body (contract in kernels.h): A's depth row k at a + k*lda,
+// B's the NR values at b[k] + bo.
+template <class V>
+inline void gemm_sap_6x2(int64_t kc, const typename V::T* a, int64_t lda,
+                         const typename V::T* const* b, int64_t bo, typename V::T* c,
+                         int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+  gemm_6x2_over<V>(kc, a, lda, [b, bo](int64_t k) { return b[k] + bo; }, c, rs_c, cs_c, mr, nr,
                    accumulate);
 }
 
@@ -92,7 +105,7 @@ template <class V>
 inline void gemm_ind_6x2(int64_t kc, const typename V::T* a, const typename V::T* b,
                          const int64_t* boff, typename V::T* c, int64_t rs_c, int64_t cs_c,
                          int64_t mr, int64_t nr, bool accumulate) {
-  gemm_6x2_over<V>(kc, a, [b, boff](int64_t k) { return b + boff[k]; }, c, rs_c, cs_c, mr, nr,
+  gemm_6x2_over<V>(kc, a, 6, [b, boff](int64_t k) { return b + boff[k]; }, c, rs_c, cs_c, mr, nr,
                    accumulate);
 }
 

@@ -108,6 +108,22 @@ using GemmUkr = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t rs_c,
   constexpr int gemm_##dtype##_nr = NR;                                                        \
   }
 
+// In-place GEMM microkernel (the ISA's GEMM register tile, MR x NR): as GemmUkr, but nothing
+// is packed. A's depth row k is the MR values at a + k*lda (all MR are read even when mr < MR,
+// so they must be readable); B's depth row k is the NR values at b[k] + bo. The NHWC weight
+// gradient reads grad_out rows (A) and input pixel rows (B; a zero row for padding) this way.
+template <typename T>
+using GemmSapUkr = void (*)(int64_t kc, const T* a, int64_t lda, const T* const* b, int64_t bo,
+                            T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                            bool accumulate);
+
+#define FC_DECLARE_GEMM_SAP(isa, dtype, T, MR, NR)                                             \
+  namespace isa {                                                                              \
+  void gemm_sap_##dtype##_##MR##x##NR(int64_t kc, const T* a, int64_t lda, const T* const* b,  \
+                                      int64_t bo, T* c, int64_t rs_c, int64_t cs_c,            \
+                                      int64_t mr, int64_t nr, bool accumulate);                \
+  }
+
 FC_DECLARE_GEMM(scalar, f32, float, 4, 8)
 FC_DECLARE_GEMM(scalar, f64, double, 4, 4)
 FC_DECLARE_GEMM(avx2, f32, float, 6, 16)
@@ -116,6 +132,10 @@ FC_DECLARE_GEMM(avx512, f32, float, 6, 32)
 FC_DECLARE_GEMM(avx512, f64, double, 6, 16)
 FC_DECLARE_GEMM(neon, f32, float, 6, 8)
 FC_DECLARE_GEMM(neon, f64, double, 6, 4)
+FC_DECLARE_GEMM_SAP(avx2, f32, float, 6, 16)
+FC_DECLARE_GEMM_SAP(avx2, f64, double, 6, 8)
+FC_DECLARE_GEMM_SAP(avx512, f32, float, 6, 32)
+FC_DECLARE_GEMM_SAP(avx512, f64, double, 6, 16)
 FC_DECLARE_GEMM_ROWS(scalar, f32, float, 6, 8)
 FC_DECLARE_GEMM_ROWS(scalar, f64, double, 6, 8)
 FC_DECLARE_GEMM_ROWS(avx2, f32, float, 6, 16)
@@ -136,6 +156,7 @@ FC_DECLARE_GEMM_SEG(avx512, f32, float, 6, 32)
 FC_DECLARE_GEMM_SEG(avx512, f64, double, 6, 16)
 namespace avx2 {
 void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst);
+void pack_rows_t_f32_32(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst);
 }
 FC_DECLARE_DOT(scalar, f32, float, 4, 3)
 FC_DECLARE_DOT(scalar, f64, double, 4, 3)

@@ -2,7 +2,8 @@
 // 12 ymm accumulators (6 rows x 2 vectors), 2 for B, 1 for the A broadcast.
 #include <immintrin.h>
 
-#include "cpu/kernels/kernels.h"
+#include "cpu/kernels/gemm_6x2_impl.h"
+#include "cpu/kernels/avx2/vec.h"
 
 namespace fastconv {
 namespace avx2 {
@@ -73,6 +74,13 @@ void gemm_f32_6x16(int64_t kc, const float* a, const float* b, float* c, int64_t
   _mm256_store_ps(tile + 64, c40); _mm256_store_ps(tile + 72, c41);
   _mm256_store_ps(tile + 80, c50); _mm256_store_ps(tile + 88, c51);
   store_tile(tile, 16, c, rs_c, cs_c, mr, nr, accumulate);
+}
+
+// In place (kernels.h): the shared 6 x (2 vectors) body.
+void gemm_sap_f32_6x16(int64_t kc, const float* a, int64_t lda, const float* const* b, int64_t bo,
+                       float* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                       bool accumulate) {
+  gemm_sap_6x2<VF>(kc, a, lda, b, bo, c, rs_c, cs_c, mr, nr, accumulate);
 }
 
 }  // namespace avx2

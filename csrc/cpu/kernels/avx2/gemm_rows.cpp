@@ -16,10 +16,11 @@ void gemm_rows_f64_6x8(int64_t kc, const double* a, int64_t lda, const double* b
   gemm_rows_6x2<VD>(kc, a, lda, b, c, rs_c, cs_c, mr, nr, accumulate);
 }
 
-// Full 16-lane panels go through two 8x8 register transposes per 8 depth rows; partial panels
-// and the depth tail are copied element by element.
-void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst) {
-  constexpr int NR = 16;
+// Full NR-lane panels go through NR/8 8x8 register transposes per 8 depth rows; partial panels
+// and the depth tail are copied element by element. NR = 16 for AVX2's tile, 32 for AVX-512's
+// (AVX-512 machines run AVX2).
+template <int NR>
+void pack_rows_t_f32(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst) {
   for (int64_t p0 = 0; p0 < nl; p0 += NR) {
     float* d = dst + (p0 / NR) * kn * NR;
     const float* s = src + p0 * ld;
@@ -27,7 +28,7 @@ void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, fl
     int64_t k = 0;
     if (lanes == NR) {
       for (; k + 8 <= kn; k += 8)
-        for (int h = 0; h < 2; ++h) {
+        for (int h = 0; h < NR / 8; ++h) {
           __m256 r[8];
           for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(s + (h * 8 + i) * ld + k);
           transpose8(r);
@@ -37,6 +38,14 @@ void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, fl
     for (; k < kn; ++k)
       for (int64_t l = 0; l < NR; ++l) d[k * NR + l] = l < lanes ? s[l * ld + k] : 0.0f;
   }
+}
+
+void pack_rows_t_f32_16(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst) {
+  pack_rows_t_f32<16>(src, ld, nl, kn, dst);
+}
+
+void pack_rows_t_f32_32(const float* src, int64_t ld, int64_t nl, int64_t kn, float* dst) {
+  pack_rows_t_f32<32>(src, ld, nl, kn, dst);
 }
 
 void gemm_ind_f32_6x16(int64_t kc, const float* a, const float* b, const int64_t* boff, float* c,
