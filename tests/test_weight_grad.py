@@ -134,3 +134,47 @@ def test_nhwc_weight_grad_in_place(case, dtype, integer):
         _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
         assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
     assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")
+
+
+# NCHW stride-1 weight gradients over zero-padded input bands (weight_grad_band: rows of >= 48
+# outputs, padding columns <= 1/8 of the band width, >= one panel of outputs). Cases: bands
+# that do not divide the rows; channels and outputs that are not whole tiles or panels;
+# asymmetric padding; dilation; groups; a 5x5 kernel; padding wider than the kernel reach;
+# reduction chunks that start and end inside output rows; several channel and output blocks.
+BAND = [
+    (2, 8, 32, 7, 50, 3, 1, 1, 1),
+    (1, 13, 40, 9, 60, 3, ((1, 0), (2, 1)), 1, 1),
+    (2, 6, 33, 10, 56, 3, 2, 2, 1),
+    (1, 16, 64, 6, 49, 3, 1, 1, 2),
+    (1, 8, 32, 12, 64, 5, 2, 1, 1),
+    (1, 8, 32, 5, 50, 3, 3, 1, 1),
+    (4, 8, 32, 37, 51, 3, 1, 1, 1),
+    (1, 70, 140, 4, 48, 3, 1, 1, 1),
+]
+
+
+@pytest.mark.parametrize("integer", [True, False], ids=["int", "rand"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", BAND, ids=_ids(BAND))
+def test_nchw_weight_grad_bands(case, dtype, integer):
+    n, c, o, h, w, k, p, d, g = case
+    rng = seeded_rng("weight-grad-band", case, np.dtype(dtype).name, integer)
+    make = int_data if integer else rand_data
+    x = make(rng, (n, c, h, w), dtype)
+    ws = (o, c // g, k, k)
+    kw = dict(padding=p, dilation=d, groups=g)
+    go = make(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), **kw).shape, dtype)
+    reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=np.dtype(dtype).name,
+                                     **kw)[1]
+    assert "zero-padded input bands" in reason, reason
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
+    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
+    if integer:
+        assert_same(outs[0], ref, "conv2d_weight_grad")
+    else:
+        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
+        assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
+    assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")
