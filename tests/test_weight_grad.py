@@ -85,6 +85,22 @@ def test_weight_grad_thread_count_independent(case, layout, dtype):
     assert_bitwise(one, two, "conv2d_weight_grad: 1 vs 2 threads")
 
 
+def _check_1_and_2_threads(x, ws, go, kw, dtype, integer):
+    """The weight gradient at 1 and 2 threads: against the float64 reference (exact on integer
+    data) and bitwise equal to each other."""
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
+    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
+    if integer:
+        assert_same(outs[0], ref, "conv2d_weight_grad")
+    else:
+        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
+        assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
+    assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")
+
+
 # NHWC weight gradients read in place (weight_grad_nhwc_in_place: spatial kernels, channels per
 # group a multiple of the vector panel, pixel rows <= 512 bytes). 32 channels per group fill
 # whole panels for every ISA and dtype that has the kernel. Cases: outputs not a multiple of the
@@ -123,17 +139,7 @@ def test_nhwc_weight_grad_in_place(case, dtype, integer):
     # the in-place kernel exists where the GEMM tile is 6 rows (AVX2, AVX-512), not on the
     # portable 4-row tile
     assert ("nothing packed" in reason) == (T.tile_sizes(np.dtype(dtype).name)[0] == 6), reason
-    outs = []
-    for t in (1, 2):
-        with fastconv.threads(t):
-            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
-    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
-    if integer:
-        assert_same(outs[0], ref, "conv2d_weight_grad")
-    else:
-        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
-        assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
-    assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")
+    _check_1_and_2_threads(x, ws, go, kw, dtype, integer)
 
 
 # NCHW stride-1 weight gradients over zero-padded input bands (weight_grad_band: rows of >= 48
@@ -167,14 +173,4 @@ def test_nchw_weight_grad_bands(case, dtype, integer):
     reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=np.dtype(dtype).name,
                                      **kw)[1]
     assert "zero-padded input bands" in reason, reason
-    outs = []
-    for t in (1, 2):
-        with fastconv.threads(t):
-            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
-    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
-    if integer:
-        assert_same(outs[0], ref, "conv2d_weight_grad")
-    else:
-        _, scale, _ = R.conv2d_grads(np.abs(go), x.shape, ws, x=np.abs(x), **kw)
-        assert_close(outs[0], ref, scale, dtype, "conv2d_weight_grad")
-    assert_bitwise(outs[0], outs[1], "conv2d_weight_grad: 1 vs 2 threads")
+    _check_1_and_2_threads(x, ws, go, kw, dtype, integer)
