@@ -179,7 +179,11 @@ bool smallc_fits(const Conv2dParams& p, ConvOp op) {
   if (op == ConvOp::InputGrad)
     per_thread = img + P * double(p.out_c) +
                  std::max<double>(kDcolPixels, double(p.out_w)) * up(taps);
-  if (op == ConvOp::WeightGrad) shared *= std::min<double>(16, double(p.batch));
+  if (op == ConvOp::WeightGrad) {
+    shared *= std::min<double>(16, double(p.batch));
+    // NHWC grad_out rows of whole vectors are read in place (smallc_weight_grad's direct_dy)
+    if (p.layout == Layout::NHWC && p.out_c % int64_t(kL) == 0) per_thread = img;
+  }
   const double im2col = double(p.batch) * taps * P;
   return kThreads * per_thread + shared <= im2col / 4;
 }
