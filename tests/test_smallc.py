@@ -144,29 +144,34 @@ def test_smallc_bitwise_across_threads(layout, dtype):
     _check(res[0][2], d["gw"], d["sw"], dtype, False, "weight grad")
 
 
-# Image-input layers (<= 4 channels, 33..64 outputs): smallc takes their NHWC weight gradient
-# (the ResNet stem's shape at a smaller size; 48 outputs: two and a half 16-lane vectors of
-# AVX-512, six of AVX2), the NCHW one stays on the GEMM path.
-IMAGE_WGRAD = [((8, 3, 96, 96), (64, 3, 7, 7), 2, 3), ((16, 4, 96, 96), (48, 4, 5, 5), 2, 2)]
+# NHWC weight gradients beyond the few-channel rule (up to 128 channels each way) take smallc
+# too, within 1/4 of the im2col buffer: the threads are capped so their image copies fit (1
+# thread for the strided 64 -> 128 case, 2 for 64 -> 64 and 128 -> 128). The ResNet stem's
+# shape at a smaller size; 48 outputs: three 16-lane vectors. NCHW stays on the GEMM path.
+NHWC_WGRAD = [((4, 64, 20, 20), (64, 64, 3, 3), 1, 1), ((4, 64, 56, 56), (128, 64, 3, 3), 2, 1),
+              ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1), ((3, 24, 30, 30), (40, 24, 5, 5), 1, 2),
+              ((8, 3, 96, 96), (64, 3, 7, 7), 2, 3), ((16, 4, 96, 96), (48, 4, 5, 5), 2, 2)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("case", IMAGE_WGRAD, ids=["stem", "4to48"])
-def test_image_input_nhwc_weight_grad_chooses_smallc(case, dtype):
+@pytest.mark.parametrize("case", NHWC_WGRAD,
+                         ids=["64to64", "64to128s2", "128to128", "24to40", "stem", "4to48"])
+def test_nhwc_weight_grad_chooses_smallc(case, dtype):
     (n, c, h, w), (k, _, kh, kw_), stride, pad = case
-    rng = seeded_rng("smallc-image-wgrad", case, np.dtype(dtype).name)
-    kw = dict(stride=stride, padding=pad)
-    for layout, algo in (("NHWC", "smallc"), ("NCHW", "gemm")):
-        x = int_data(rng, x_shape(n, c, h, w, layout), dtype)
-        ws = w_shape(k, c, kh, kw_, layout)
-        assert fastconv.explain_conv2d(x.shape, ws, op="weight_grad", layout=layout,
-                                       **kw)[0] == algo, layout
-        go = int_data(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), layout=layout,
-                                    **kw).shape, dtype)
-        outs = []
-        for t in (1, 2):
-            with fastconv.threads(t):
-                outs.append(fastconv.conv2d_weight_grad(go, x, ws, layout=layout, **kw))
-        _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, layout=layout, **kw)
-        assert_same(outs[0], ref, f"{layout} weight grad")
-        assert_bitwise(outs[0], outs[1], f"{layout} weight grad, 1 vs 2 threads")
+    rng = seeded_rng("smallc-nhwc-wgrad", case, np.dtype(dtype).name)
+    kw = dict(stride=stride, padding=pad, layout="NHWC")
+    x = int_data(rng, x_shape(n, c, h, w, "NHWC"), dtype)
+    ws = w_shape(k, c, kh, kw_, "NHWC")
+    algo, reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", **kw)
+    assert algo == "smallc", reason
+    nchw = fastconv.explain_conv2d((n, c, h, w), (k, c, kh, kw_), op="weight_grad",
+                                   stride=stride, padding=pad)[0]
+    assert nchw != "smallc"
+    go = int_data(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), **kw).shape, dtype)
+    outs = []
+    for t in (1, 2):
+        with fastconv.threads(t):
+            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
+    _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
+    assert_same(outs[0], ref, "weight grad")
+    assert_bitwise(outs[0], outs[1], "weight grad, 1 vs 2 threads")

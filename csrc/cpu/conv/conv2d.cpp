@@ -3149,17 +3149,22 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   // 2.7x, input gradient 1.3x, weight gradient 1.8x / 3.6x; 3..16 -> 8..32 channel layers
   // 1.05-8x. 1x1 layers are a plain GEMM already; 3x3 layers with >= 8 channels per group
   // take Winograd above (faster still: 16 -> 32 at 16x16, 0.46 vs 0.51 ms).
-  // Image-input layers (<= 4 channels) in NHWC take it for the weight gradient up to 64
-  // outputs too: the ResNet stem (3 -> 64, 7x7 s2), Zen 4 AVX-512, medians, GEMM -> smallc:
-  // 1 thread 27.3 -> 22.1 ms, 2 threads 16.4 -> 14.0 (NCHW measured slower: 27.2 -> 35.4).
-  const bool image_wgrad = op == ConvOp::WeightGrad && p.layout == Layout::NHWC &&
-                           p.in_c <= 4 && p.out_c <= 64;
-  if (smallc_applicable(p, op) && p.in_c <= 16 && (p.out_c <= 32 || image_wgrad) &&
+  // NHWC weight gradients up to 128 channels each way take it too: per kernel row, one
+  // call sums the KW*C contiguous taps of every pixel against its grad_out row over a whole
+  // image, nothing packed. Zen 4 AVX-512, interleaved medians, GEMM -> smallc (1 / 2 threads,
+  // ms): the ResNet stem (3 -> 64, 7x7 s2) 27.3 -> 22.1 / 16.4 -> 14.0; r3x3_128@28 24.1 ->
+  // 20.3 / 10.7 -> 9.7; 3x3s2_64to128@56 11.9 -> 9.8 / 5.9 -> 5.3; r3x3_64@56 even (23.1 /
+  // 22.4, 12.1 / 12.6). r3x3_256@14 was slower (21.0 -> 25.7), as were the NCHW ones (stem
+  // 27.2 -> 35.4).
+  const bool nhwc_wgrad = op == ConvOp::WeightGrad && p.layout == Layout::NHWC &&
+                          p.in_c <= 128 && p.out_c <= 128;
+  if (smallc_applicable(p, op) && ((p.in_c <= 16 && p.out_c <= 32) || nhwc_wgrad) &&
       p.kk() >= 4 && smallc_fits(p, op))
-    return {Algo::Smallc, image_wgrad && p.out_c > 32
-                              ? "image input (<= 4 channels, <= 64 out), NHWC weight gradient, "
-                                "kernel >= 2x2: smallc direct kernel with the output channels "
-                                "in the vector lanes (no im2col packing)"
+    return {Algo::Smallc, nhwc_wgrad && (p.in_c > 16 || p.out_c > 32)
+                              ? "NHWC weight gradient, <= 128 channels in and out, kernel >= "
+                                "2x2: smallc direct kernel with the output channels in the "
+                                "vector lanes, each kernel row's contiguous taps summed over "
+                                "whole images (no im2col packing)"
                           : op == ConvOp::InputGrad
                               ? "few channels (<= 16 in, <= 32 out), kernel >= 2x2: smallc "
                                 "direct kernel with the kernel taps in the vector lanes, then "

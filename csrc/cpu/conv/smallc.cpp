@@ -169,7 +169,38 @@ bool smallc_applicable(const Conv2dParams& p, ConvOp op) {
   return op != ConvOp::Forward || p.stride_w == 1;
 }
 
+// The smallc weight gradient's memory plan, a function of the shape only: `chunks` partial
+// sums of the gradient (fixed by the batch, never by the threads), and at most `threads`
+// threads' scratch (an image copy and, unless read in place, a grad_out copy), all within a
+// quarter of the layer's im2col buffer (counted with the widest vector, 16 lanes). chunks is
+// 0 when not even one chunk and one thread fit.
+struct WgradMem {
+  int64_t chunks = 0, threads = 0;
+};
+
+WgradMem smallc_wgrad_mem(const Conv2dParams& p) {
+  constexpr int64_t kL = 16;
+  const int64_t img = (p.in_h + p.pad_top + p.pad_bottom) * (p.in_w + p.pad_left + p.pad_right) *
+                      p.in_c;
+  const int64_t Kp = div_up(p.out_c, kL) * kL, taps = p.kk() * p.in_c;
+  const int64_t per_thread =
+      img + ((p.layout == Layout::NHWC && p.out_c % kL == 0) ? 0 : p.out_plane() * Kp);
+  const int64_t wsize = taps * Kp;
+  const int64_t budget = p.batch * taps * p.out_plane() / 4;
+  WgradMem m;
+  // as many chunks as images (<= 16), fewer where two threads' scratch would not fit beside them
+  int64_t chunks = std::min<int64_t>(p.batch, 16);
+  chunks = std::min(chunks, (budget - 2 * per_thread) / std::max<int64_t>(wsize, 1));
+  chunks = std::max<int64_t>(chunks, 1);
+  if (chunks * wsize + per_thread > budget) return m;
+  m.chunks = chunks;
+  m.threads = std::min<int64_t>(1024, (budget - chunks * wsize) / std::max<int64_t>(per_thread, 1));
+  return m;
+}
+
 bool smallc_fits(const Conv2dParams& p, ConvOp op) {
+  // NHWC weight gradients: the plan caps the threads, so one thread's scratch must fit
+  if (op == ConvOp::WeightGrad && p.layout == Layout::NHWC) return smallc_wgrad_mem(p).chunks > 0;
   constexpr double kL = 16, kThreads = 16;  // widest vector (lanes), most threads assumed
   const auto up = [&](double n) { return std::ceil(n / kL) * kL; };
   const double img = double(p.in_h + p.pad_top + p.pad_bottom) *
@@ -179,11 +210,7 @@ bool smallc_fits(const Conv2dParams& p, ConvOp op) {
   if (op == ConvOp::InputGrad)
     per_thread = img + P * double(p.out_c) +
                  std::max<double>(kDcolPixels, double(p.out_w)) * up(taps);
-  if (op == ConvOp::WeightGrad) {
-    shared *= std::min<double>(16, double(p.batch));
-    // NHWC grad_out rows of whole vectors are read in place (smallc_weight_grad's direct_dy)
-    if (p.layout == Layout::NHWC && p.out_c % int64_t(kL) == 0) per_thread = img;
-  }
+  if (op == ConvOp::WeightGrad) shared *= std::min<double>(16, double(p.batch));
   const double im2col = double(p.batch) * taps * P;
   return kThreads * per_thread + shared <= im2col / 4;
 }
@@ -347,8 +374,10 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t P = p.out_plane(), KH = p.k_h, KW = p.k_w, taps = KH * KW * C;
   const int64_t Hp = p.in_h + p.pad_top + p.pad_bottom, Wp = p.in_w + p.pad_left + p.pad_right;
   const int64_t wsize = checked_mul(taps, Kp, "workspace size");
-  // Chunks of images: a count fixed by the batch size, so sums never depend on the threads.
-  const int64_t per_chunk = div_up(N, std::min<int64_t>(N, 16));
+  // Chunks of images: a count fixed by the shape (smallc_wgrad_mem), so sums never depend on
+  // the threads; the threads are capped so their scratch stays within the memory plan.
+  const WgradMem mem = smallc_wgrad_mem(p);
+  const int64_t per_chunk = div_up(N, std::max<int64_t>(mem.chunks, 1));
   const int64_t chunks = div_up(N, per_chunk);
   AlignedArray<T> partial(checked_mul(chunks, wsize, "workspace size"));
   // NCHW: x padded into planar rows [h][c][w] (row copies), one call per (kh, c) over the KW
@@ -359,7 +388,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t xs = direct_x ? 0 : image_size(Hp, Wp, C);
   const int64_t dys = direct_dy ? 0 : checked_mul(P, Kp, "workspace size");
   const int64_t calls = nchw ? KH * C : KH, run = taps / calls;  // taps per call
-  Scratch<T> s(threads_for(chunks), xs + dys);
+  Scratch<T> s(static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for(chunks), mem.threads))), xs + dys);
   parallel_for(chunks, s.threads, [&](int64_t ch, int tid) {
     T* buf = s.at(tid);
     T* part = partial.data() + ch * wsize;
