@@ -2898,7 +2898,9 @@ bool use_nhwc_weight_grad(const Conv2dParams& p) {
 // 22.3 -> 20.7 (1 thread), dil2_3x3_64@56 22.0 -> 20.0, r3x3_128@28 20.8 -> 19.6. Only for
 // spatial kernels with pixel rows <= 512 bytes apart: wider rows map onto too few L1 sets
 // (r3x3_256@14 and r3x3_512@7 were 2-7 % slower), and 1x1 layers keep the packed driver's
-// prefetching and orientation choice (10-20 % slower in place).
+// prefetching and orientation choice (10-20 % slower in place). With <= 128 channels each way
+// the selector now prefers smallc for most such layers (choose_algorithm); this path serves the
+// dilated ones, those smallc's memory plan declines, and forced GEMM.
 constexpr int64_t kInPlaceDepth = 64;
 
 template <typename T>
