@@ -2539,16 +2539,12 @@ void weight_grad_band(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
           T* d = bpn + r * Wp * NR;
           const int64_t vend = r + 1 < rows ? Wp : Wo;  // the last row has no virtual columns
           std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(ca * NR));
-          if (cb > ca) {
+          if (cb > ca) {  // one panel of `lanes` outputs (the rest zero) over columns ca..cb
             const T* src = dy + (n * O + gi * Og + oa) * P + (oh0 + r) * Wo + ca;
-            if (g.pack_t && lanes == NR) {
+            if (g.pack_t)
               g.pack_t(src, P, lanes, cb - ca, d + ca * NR);
-            } else {
-              for (int64_t col = ca; col < cb; ++col)
-                for (int64_t l = lanes; l < NR; ++l) d[col * NR + l] = T(0);
-              for (int64_t l = 0; l < lanes; ++l)
-                for (int64_t col = ca; col < cb; ++col) d[col * NR + l] = src[l * P + col - ca];
-            }
+            else
+              rows_to_panels(src, P, lanes, cb - ca, static_cast<int>(NR), d + ca * NR);
           }
           const int64_t z0 = std::max(ca, cb);
           std::memset(static_cast<void*>(d + z0 * NR), 0, sizeof(T) * static_cast<size_t>((vend - z0) * NR));

@@ -175,7 +175,8 @@ bool smallc_applicable(const Conv2dParams& p, ConvOp op) {
 // quarter of the layer's im2col buffer (counted with the widest vector, 16 lanes). chunks is
 // 0 when not even one chunk and one thread fit.
 struct WgradMem {
-  int64_t chunks = 0, threads = 0;
+  int64_t chunks = 0;
+  int threads = 1;  // >= 1
 };
 
 WgradMem smallc_wgrad_mem(const Conv2dParams& p) {
@@ -194,7 +195,8 @@ WgradMem smallc_wgrad_mem(const Conv2dParams& p) {
   chunks = std::max<int64_t>(chunks, 1);
   if (chunks * wsize + per_thread > budget) return m;
   m.chunks = chunks;
-  m.threads = std::min<int64_t>(1024, (budget - chunks * wsize) / std::max<int64_t>(per_thread, 1));
+  m.threads = static_cast<int>(std::clamp<int64_t>(
+      (budget - chunks * wsize) / std::max<int64_t>(per_thread, 1), 1, 1024));
   return m;
 }
 
@@ -388,7 +390,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   const int64_t xs = direct_x ? 0 : image_size(Hp, Wp, C);
   const int64_t dys = direct_dy ? 0 : checked_mul(P, Kp, "workspace size");
   const int64_t calls = nchw ? KH * C : KH, run = taps / calls;  // taps per call
-  Scratch<T> s(static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads_for(chunks), mem.threads))), xs + dys);
+  Scratch<T> s(std::min(threads_for(chunks), mem.threads), xs + dys);
   parallel_for(chunks, s.threads, [&](int64_t ch, int tid) {
     T* buf = s.at(tid);
     T* part = partial.data() + ch * wsize;

@@ -53,8 +53,8 @@ inline void store_6x2(typename V::R c00, typename V::R c01, typename V::R c10, t
 // in place (gemm_sap_6x2).
 template <class V, class BRow>
 inline void gemm_6x2_over(int64_t kc, const typename V::T* a, int64_t as, BRow brow,
-                          typename V::T* c,
-                          int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr, bool accumulate) {
+                          typename V::T* c, int64_t rs_c, int64_t cs_c, int64_t mr, int64_t nr,
+                          bool accumulate) {
   using R = typename V::R;
   constexpr int W = V::W;
   R c00 = V::zero(), c01 = V::zero(), c10 = V::zero(), c11 = V::zero();
