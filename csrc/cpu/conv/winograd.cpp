@@ -18,6 +18,7 @@
 #include "cpu/conv/winograd.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 
 #include "common/check.h"
@@ -83,20 +84,6 @@ __attribute__((noinline)) void gather_masked_cinner(T* __restrict__ d, int64_t d
   }
 }
 
-// g[k*NR + l] = src[l][toff[k]] (0 where src[l] is null), k < 9, l < NR
-template <typename T>
-__attribute__((noinline)) void gather_taps(T* __restrict__ g, const T* const* __restrict__ src,
-                                           const int64_t* __restrict__ toff, int64_t NR) {
-  for (int64_t l = 0; l < NR; ++l) {
-    const T* p = src[l];
-    if (p) {
-      for (int k = 0; k < 9; ++k) g[k * NR + l] = p[toff[k]];
-    } else {
-      for (int k = 0; k < 9; ++k) g[k * NR + l] = T(0);
-    }
-  }
-}
-
 struct Corr {
   int64_t N = 0, G = 0, Cg = 0, Og = 0;  // images, groups, in/out channels per group
   int64_t H = 0, W = 0, Ho = 0, Wo = 0;  // input and output spatial sizes
@@ -123,8 +110,9 @@ struct Plan {
 
 // Per-thread scratch (elements) for blocks (cb, ob, nt), plus the U block when not shared.
 int64_t scratch_of(int64_t cb, int64_t ob, int64_t nt, int64_t nr) {
-  // V, M, gathered inputs, output staging, filter taps, U tile, masks, offsets (int64 as 2 T
-  // for float), alignment slack
+  // V, M, gathered inputs (also a panel's filter taps, 9 x nr x mr, while weights are
+  // transformed), output staging, filter taps, U tile, masks, offsets (int64 as 2 T for
+  // float), alignment slack
   return 36 * cb * nt + 36 * ob * nt + kChunk * 36 * nr + kChunk * 16 * nr + 9 * nr + 36 * nr +
          36 * nr + 36 * nr * 2 + 64 + 16;
 }
@@ -226,29 +214,59 @@ struct Runner {
   const T* bias;
   T* y;
 
+  // t[c*MR + r] = f[r*fo + c*fc] for c < cbl, r < rows (zero for rows <= r < MR): one tap of
+  // an output panel's filter; the HWIO strides are spelled out so the copies run along the
+  // filter's contiguous dimension with constant bounds.
+  void panel_taps(const T* f0, int64_t rows, int64_t cbl, T* t) const {
+    const int64_t MR = pl.mr;
+    if (MR == 6 && rows == 6 && q.fo == 1) {  // HWIO forward: 6 contiguous outputs per channel
+      for (int64_t c = 0; c < cbl; ++c) std::memcpy(t + c * 6, f0 + c * q.fc, 6 * sizeof(T));
+      return;
+    }
+    if (MR == 6 && rows == 6 && q.fc == 1) {  // HWIO input gradient: channels contiguous
+      for (int64_t r = 0; r < 6; ++r) {
+        const T* s = f0 + r * q.fo;
+        for (int64_t c = 0; c < cbl; ++c) t[c * 6 + r] = s[c];
+      }
+      return;
+    }
+    for (int64_t c = 0; c < cbl; ++c)
+      for (int64_t r = 0; r < MR; ++r) t[c * MR + r] = r < rows ? f0[r * q.fo + c * q.fc] : T(0);
+  }
+
   // U block (group gi, o-block ob, c-block cb) into u: [36][o panel][c][MR], zero rows past Og.
   // The lanes of one transform are NR consecutive elements of a panel's flat (c, o % MR) index,
-  // so each of the 36 results is one contiguous run of the packed A panel.
-  void weight_block(int64_t gi, int64_t obi, int64_t cbi, T* u, T* gbuf, T* ubuf) const {
+  // so each of the 36 results is one contiguous run of the packed A panel. The panel's filter
+  // taps are first copied, NR channels at a time, into taps [9][NR * MR] (panel_taps), so each
+  // transform's 9 x NR inputs are 9 contiguous runs. (Gathering them lane by lane from the filter took 12 % (forward)
+  // and 21 % (input gradient) of r3x3_512@7 NHWC, whose 9 taps lie Cg * O apart in HWIO.)
+  void weight_block(int64_t gi, int64_t obi, int64_t cbi, T* u, T* gbuf, T* ubuf,
+                    T* taps) const {
     const int64_t NR = pl.nr, MR = pl.mr;
     const int64_t o0 = obi * pl.ob, obl = std::min(pl.ob, q.Og - o0);
     const int64_t c0 = cbi * pl.cb, cbl = std::min(pl.cb, q.Cg - c0);
     const int64_t nop = div_up(obl, MR), flat = cbl * MR, xs = nop * flat;
-    int64_t toff[9];
-    for (int64_t k = 0; k < 9; ++k) toff[k] = (k / 3) * q.fa + (k % 3) * q.fb;
-    const T* lane_src[64];  // nullptr: a lane past the block (zero filter)
     const T* fb = f + gi * q.fg + o0 * q.fo + c0 * q.fc;
     for (int64_t op = 0; op < nop; ++op) {
-      for (int64_t e0 = 0; e0 < flat; e0 += NR) {
-        const int64_t n = std::min(NR, flat - e0);
-        for (int64_t l = 0; l < NR; ++l) {
-          const int64_t c = (e0 + l) / MR, o = op * MR + (e0 + l) % MR;
-          lane_src[l] = (l < n && o < obl) ? fb + o * q.fo + c * q.fc : nullptr;
+      const int64_t rows = std::min(MR, obl - op * MR);
+      // NR channels at a time: NR * MR lanes, a whole number of transforms
+      for (int64_t c1 = 0; c1 < cbl; c1 += NR) {
+        const int64_t cn = std::min(NR, cbl - c1), cflat = cn * MR;
+        for (int64_t k = 0; k < 9; ++k)
+          panel_taps(fb + (k / 3) * q.fa + (k % 3) * q.fb + op * MR * q.fo + c1 * q.fc, rows, cn,
+                     taps + k * cflat);
+        for (int64_t e0 = 0; e0 < cflat; e0 += NR) {
+          const int64_t n = std::min(NR, cflat - e0);
+          for (int64_t k = 0; k < 9; ++k) {
+            std::memcpy(gbuf + k * NR, taps + k * cflat + e0, sizeof(T) * static_cast<size_t>(n));
+            if (n < NR)
+              std::memset(static_cast<void*>(gbuf + k * NR + n), 0,
+                          sizeof(T) * static_cast<size_t>(NR - n));
+          }
+          wk.weight(gbuf, ubuf);
+          T* dst = u + op * flat + c1 * MR + e0;
+          for (int64_t xi = 0; xi < 36; ++xi) copy_lanes(dst + xi * xs, ubuf + xi * NR, n, NR);
         }
-        gather_taps(gbuf, lane_src, toff, NR);
-        wk.weight(gbuf, ubuf);
-        T* dst = u + op * flat + e0;
-        for (int64_t xi = 0; xi < 36; ++xi) copy_lanes(dst + xi * xs, ubuf + xi * NR, n, NR);
       }
     }
   }
@@ -405,11 +423,12 @@ struct Runner {
       ushared.reset(pl.shared);
       const int64_t nblk = q.G * pl.nob * pl.ncb;
       const int threads = std::min<int>(threads_for(nblk), pl.max_threads);
-      AlignedArray<T> wtmp(checked_mul(threads, 48 * NR, "winograd workspace"));
+      const int64_t wper = 48 * NR + 9 * NR * MR;
+      AlignedArray<T> wtmp(checked_mul(threads, wper, "winograd workspace"));
       parallel_for(nblk, threads, [&](int64_t b, int tid) {
         const int64_t cbi = b % pl.ncb, obi = (b / pl.ncb) % pl.nob, gi = b / (pl.ncb * pl.nob);
-        T* tmp = wtmp.data() + tid * 48 * NR;
-        weight_block(gi, obi, cbi, ushared.data() + b * pl.ublk, tmp, tmp + 9 * NR);
+        T* tmp = wtmp.data() + tid * wper;
+        weight_block(gi, obi, cbi, ushared.data() + b * pl.ublk, tmp, tmp + 9 * NR, tmp + 48 * NR);
       });
     }
     const int64_t tasks = q.G * pl.nob * pl.nb;
@@ -437,7 +456,7 @@ struct Runner {
         if (pl.shared_u) {
           u = ushared.data() + ((gi * pl.nob + obi) * pl.ncb + cbi) * pl.ublk;
         } else {
-          weight_block(gi, obi, cbi, uown, gbuf, ubuf);
+          weight_block(gi, obi, cbi, uown, gbuf, ubuf, dbuf);  // dbuf: free until input_block
           u = uown;
         }
         input_block(gi, c0, cbl, t0, ntl, v, dbuf, off, msk);
@@ -529,7 +548,8 @@ template <typename T>
 Plan plan_for(const Corr& q) {
   const KernelTable& kt = kernels();
   const GemmKernel<T>& g = kt.gemm<T>();
-  if (kt.wino<T>().lanes != g.nr || g.nr > 64) return Plan{};
+  // (a panel's filter taps, 9 x nr x mr, borrow the gathered-inputs scratch: mr <= 32)
+  if (kt.wino<T>().lanes != g.nr || g.nr > 64 || 9 * g.mr > kChunk * 36) return Plan{};
   const Plan one = make_plan(q, g.nr, g.mr, sizeof(T), 1, 0);
   if (!one.ok) return one;
   const int want = threads_for(checked_mul(q.G, one.tiles, "winograd tasks"));
@@ -541,6 +561,7 @@ Plan plan_for(const Corr& q) {
 template <typename T>
 void run(const Corr& q, const T* x, const T* f, const T* bias, T* y) {
   const Plan pl = plan_for<T>(q);
+  if (std::getenv("FC_WDBG")) fprintf(stderr, "plan ob %ld nob %ld cb %ld ncb %ld nt %ld nb %ld shared %d thr %d budget %ld per %ld fixed %ld\n", (long)pl.ob, (long)pl.nob, (long)pl.cb, (long)pl.ncb, (long)pl.nt, (long)pl.nb, (int)pl.shared_u, pl.max_threads, (long)q.budget, (long)pl.per_thread, (long)pl.shared);
   FC_CHECK(pl.ok, "winograd", "layer not supported (check winograd_applicable first)");
   const KernelTable& kt = kernels();
   const Runner<T> r{q, pl, kt.gemm<T>(), kt.wino<T>(), x, f, bias, y};
