@@ -144,29 +144,28 @@ def test_smallc_bitwise_across_threads(layout, dtype):
     _check(res[0][2], d["gw"], d["sw"], dtype, False, "weight grad")
 
 
-# NHWC weight gradients beyond the few-channel rule (up to 128 channels each way) take smallc
-# too, within 1/4 of the im2col buffer: the threads are capped so their image copies fit (1
-# thread for the strided 64 -> 128 case, 2 for 64 -> 64 and 128 -> 128). The ResNet stem's
-# shape at a smaller size; 48 outputs: three 16-lane vectors. NCHW stays on the GEMM path.
-NHWC_WGRAD = [((4, 64, 20, 20), (64, 64, 3, 3), 1, 1), ((4, 64, 56, 56), (128, 64, 3, 3), 2, 1),
+# Weight gradients beyond the few-channel rule (up to 128 channels each way) take smallc too,
+# within 1/4 of the im2col buffer: the threads are capped so their image copies fit (1 thread
+# for the strided 64 -> 128 case, 2 for 64 -> 64 and 128 -> 128). The ResNet stem's shape at a
+# smaller size; 48 outputs: three 16-lane vectors. NCHW images are transposed channels-last
+# per image (4 -> 48 too: more than 32 outputs), except where the band driver takes the layer.
+WIDE_WGRAD = [((4, 64, 20, 20), (64, 64, 3, 3), 1, 1), ((4, 64, 56, 56), (128, 64, 3, 3), 2, 1),
               ((2, 128, 28, 28), (128, 128, 3, 3), 1, 1), ((3, 24, 30, 30), (40, 24, 5, 5), 1, 2),
               ((8, 3, 96, 96), (64, 3, 7, 7), 2, 3), ((16, 4, 96, 96), (48, 4, 5, 5), 2, 2)]
 
 
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-@pytest.mark.parametrize("case", NHWC_WGRAD,
+@pytest.mark.parametrize("case", WIDE_WGRAD,
                          ids=["64to64", "64to128s2", "128to128", "24to40", "stem", "4to48"])
-def test_nhwc_weight_grad_chooses_smallc(case, dtype):
+def test_wide_weight_grad_chooses_smallc(case, dtype, layout):
     (n, c, h, w), (k, _, kh, kw_), stride, pad = case
-    rng = seeded_rng("smallc-nhwc-wgrad", case, np.dtype(dtype).name)
-    kw = dict(stride=stride, padding=pad, layout="NHWC")
-    x = int_data(rng, x_shape(n, c, h, w, "NHWC"), dtype)
-    ws = w_shape(k, c, kh, kw_, "NHWC")
-    algo, reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", **kw)
+    rng = seeded_rng("smallc-wide-wgrad", case, np.dtype(dtype).name, layout)
+    kw = dict(stride=stride, padding=pad, layout=layout)
+    x = int_data(rng, x_shape(n, c, h, w, layout), dtype)
+    ws = w_shape(k, c, kh, kw_, layout)
+    algo, reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=dtype, **kw)
     assert algo == "smallc", reason
-    nchw = fastconv.explain_conv2d((n, c, h, w), (k, c, kh, kw_), op="weight_grad",
-                                   stride=stride, padding=pad)[0]
-    assert nchw != "smallc"
     go = int_data(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), **kw).shape, dtype)
     outs = []
     for t in (1, 2):
@@ -175,3 +174,12 @@ def test_nhwc_weight_grad_chooses_smallc(case, dtype):
     _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
     assert_same(outs[0], ref, "weight grad")
     assert_bitwise(outs[0], outs[1], "weight grad, 1 vs 2 threads")
+
+
+def test_nchw_weight_grad_band_layers_keep_gemm():
+    # stride 1, rows of >= 48 outputs: the band driver (faster there) keeps the NCHW layer
+    algo, reason = fastconv.explain_conv2d((2, 64, 56, 56), (64, 64, 3, 3), op="weight_grad",
+                                           padding=1)
+    assert algo == "gemm" and "band" in reason, reason
+    assert fastconv.explain_conv2d((2, 56, 56, 64), (3, 3, 64, 64), op="weight_grad", padding=1,
+                                   layout="NHWC")[0] == "smallc"

@@ -3154,15 +3154,28 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   // 20.3 / 10.7 -> 9.7; 3x3s2_64to128@56 11.9 -> 9.8 / 5.9 -> 5.3; r3x3_64@56 even (23.1 /
   // 22.4, 12.1 / 12.6). r3x3_256@14 was slower (21.0 -> 25.7), as were the NCHW ones (stem
   // 27.2 -> 35.4).
-  const bool nhwc_wgrad = op == ConvOp::WeightGrad && p.layout == Layout::NHWC &&
-                          p.in_c <= 128 && p.out_c <= 128;
-  if (smallc_applicable(p, op) && ((p.in_c <= 16 && p.out_c <= 32) || nhwc_wgrad) &&
+  // NCHW weight gradients of that size take it where the band driver does not (strided
+  // layers, rows narrower than 48): the image is transposed channels-last per image first.
+  // Interleaved medians, 1 / 2 threads, ms, GEMM -> smallc: stem 25.3 -> 22.2 / 13.0 -> 11.3;
+  // 3x3s2_64to128@56 13.0 -> 11.0 / 6.1 -> 5.6; r3x3_128@28 21.2 -> 18.8 / 10.1 -> 10.2;
+  // r3x3_64@56 (band driver) 20.7 against 21.1.
+  const bool wide_wgrad =
+      op == ConvOp::WeightGrad && p.in_c <= 128 && p.out_c <= 128 &&
+      (p.layout == Layout::NHWC ||
+       !(is_double ? band_weight_grad<double>(p) : band_weight_grad<float>(p)));
+  if (smallc_applicable(p, op) && ((p.in_c <= 16 && p.out_c <= 32) || wide_wgrad) &&
       p.kk() >= 4 && smallc_fits(p, op))
-    return {Algo::Smallc, nhwc_wgrad && (p.in_c > 16 || p.out_c > 32)
-                              ? "NHWC weight gradient, <= 128 channels in and out, kernel >= "
-                                "2x2: smallc direct kernel with the output channels in the "
-                                "vector lanes, each kernel row's contiguous taps summed over "
-                                "whole images (no im2col packing)"
+    return {Algo::Smallc, wide_wgrad && (p.in_c > 16 || p.out_c > 32)
+                              ? (p.layout == Layout::NHWC
+                                     ? "NHWC weight gradient, <= 128 channels in and out, kernel "
+                                       ">= 2x2: smallc direct kernel with the output channels in "
+                                       "the vector lanes, each kernel row's contiguous taps "
+                                       "summed over whole images (no im2col packing)"
+                                     : "NCHW weight gradient, <= 128 channels in and out, kernel "
+                                       ">= 2x2, no band driver: smallc direct kernel on each "
+                                       "image transposed channels-last, the output channels in "
+                                       "the vector lanes, each kernel row's contiguous taps "
+                                       "summed over whole images (no im2col packing)")
                           : op == ConvOp::InputGrad
                               ? "few channels (<= 16 in, <= 32 out), kernel >= 2x2: smallc "
                                 "direct kernel with the kernel taps in the vector lanes, then "
