@@ -80,6 +80,26 @@ int threads_for(int64_t ntasks) {
 
 void parallel_for(int64_t ntasks, TaskFn fn) { parallel_for(ntasks, 1 << 30, fn); }
 
+int64_t task_run(int64_t ntasks, int threads, double task_bytes) {
+  constexpr double kRunBytes = 1 << 20;
+  if (threads <= 1 || ntasks <= 0) return std::max<int64_t>(ntasks, 1);
+  const int64_t most = std::max<int64_t>(1, ntasks / (8 * int64_t(threads)));
+  const double want = task_bytes > 0 ? kRunBytes / task_bytes : double(most);
+  return std::max<int64_t>(1, std::min<int64_t>(most, want < 1 ? 1 : int64_t(want)));
+}
+
+void parallel_for_runs(int64_t ntasks, int max_threads, int64_t per, TaskFn fn) {
+  if (per <= 1) {
+    parallel_for(ntasks, max_threads, fn);
+    return;
+  }
+  const int64_t runs = (ntasks + per - 1) / per;
+  parallel_for(runs, max_threads, [&](int64_t r, int tid) {
+    const int64_t t1 = std::min(ntasks, (r + 1) * per);
+    for (int64_t t = r * per; t < t1; ++t) fn(t, tid);
+  });
+}
+
 void parallel_for(int64_t ntasks, int max_threads, TaskFn fn) {
   if (ntasks <= 0) return;
   const int nt = std::max(1, std::min(threads_for(ntasks), max_threads));

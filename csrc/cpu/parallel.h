@@ -50,4 +50,14 @@ void parallel_for(int64_t ntasks, TaskFn fn);
 // threads_for() earlier, so a concurrent set_num_threads() can never hand out a larger tid.
 void parallel_for(int64_t ntasks, int max_threads, TaskFn fn);
 
+// Consecutive tasks per scheduling step for small tasks over consecutive memory (task_bytes
+// each, read and written): runs of about 1 MiB, at least 8 runs per thread. Handed out one task
+// at a time, two threads interleave their streams and pay a shared counter per task:
+// dw3x3_128@56 NCHW (1024 planes of 25 KiB) ran 1.3 ms on 2 threads, 1.0 on 1; in runs of 32
+// planes, 0.63.
+int64_t task_run(int64_t ntasks, int threads, double task_bytes);
+// parallel_for over runs of `per` consecutive tasks: fn(task, thread_id) for every task, the
+// tasks of one run in order on one thread.
+void parallel_for_runs(int64_t ntasks, int max_threads, int64_t per, TaskFn fn);
+
 }  // namespace fastconv

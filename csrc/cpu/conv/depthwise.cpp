@@ -199,12 +199,14 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   const int64_t KK = KH * KW, Ho = p.out_h, Wo = p.out_w, HW = p.in_h * p.in_w;
   const int64_t ntasks = N * C;
   const int nth = threads_for(ntasks);
+  // a task reads one plane and writes M: consecutive tasks are handed out in runs
+  const double plane_bytes = double(sizeof(T)) * (double(HW) + double(M) * Ho * Wo);
   if (pad1_3x3(p)) {  // in place: no scratch plane
     const int64_t nq = Ho + 2, qsz = padded(nq);
     AlignedArray<const T*> rws(checked_mul(qsz, nth, "depthwise scratch"));
     AlignedArray<T> zero(Wo);
     zero.zero();
-    parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+    parallel_for_runs(ntasks, nth, task_run(ntasks, nth, plane_bytes), [&](int64_t t, int tid) {
       const int64_t n = t / C, c = t % C;
       const T** r = rws.data() + tid * qsz;
       pad1_rows(x + t * HW, p.in_h, p.in_w, p.pad_top, nq, zero.data(), r);
@@ -228,7 +230,7 @@ void forward_nchw(const Conv2dParams& p, const T* x, const T* w, const T* bias, 
   // 3x3, stride 1, dilation 1: the register-blocked kernel
   const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
                   p.dil_w == 1;
-  parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+  parallel_for_runs(ntasks, nth, task_run(ntasks, nth, plane_bytes), [&](int64_t t, int tid) {
     const int64_t n = t / C, c = t % C;
     T* s = planes.data() + tid * psz;
     const T** src = taps.data() + tid * tsz;
@@ -260,6 +262,9 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const int64_t KK = KH * KW, H = p.in_h, W = p.in_w, HoWo = p.out_h * p.out_w;
   const int64_t ntasks = N * C;
   const int nth = threads_for(ntasks);
+  // a task reads M dy planes and writes one dx plane: consecutive tasks are handed out in runs
+  const double plane_bytes = double(sizeof(T)) * (double(M) * HoWo + double(H) * W);
+  const int64_t run = task_run(ntasks, nth, plane_bytes);
   // 3x3, stride 1, dilation 1, one output per channel: the register-blocked kernels
   const bool k3 = KH == 3 && KW == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
                   p.dil_w == 1 && M == 1;
@@ -269,7 +274,7 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     AlignedArray<const T*> rws(checked_mul(qsz, nth, "depthwise scratch"));
     AlignedArray<T> zero(W);
     zero.zero();
-    parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+    parallel_for_runs(ntasks, nth, run, [&](int64_t t, int tid) {
       const T** r = rws.data() + tid * qsz;
       pad1_rows(dy + t * HoWo, p.out_h, p.out_w, 2 - p.pad_top, nq, zero.data(), r);
       const int64_t c = t % C;
@@ -302,7 +307,7 @@ void input_grad_nchw(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
     live.data()[r] = q - floor_div(q, g.uh) * g.uh == 0;
   }
   const int64_t sh = p.stride_h, rs = g.row_stride();  // (k3: every scratch row is live)
-  parallel_for(ntasks, nth, [&](int64_t t, int tid) {
+  parallel_for_runs(ntasks, nth, run, [&](int64_t t, int tid) {
     const int64_t n = t / C, c = t % C;
     T* s = planes.data() + tid * msz;
     const T** src = taps.data() + tid * tsz;
