@@ -305,3 +305,31 @@ def test_dilated_selected_automatically():
     name, _ = fastconv.explain_conv2d((8, 64, 56, 56), (64, 64, 3, 3), padding=2, dilation=2,
                                       op="weight_grad")
     assert name == "gemm"
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_dilated_nan_inf_in_a_later_phase(layout):
+    """Dilated layers run one Winograd call per phase, each checking its own operands: NaN/Inf
+    only in the last phase (odd rows and columns) makes that call decline after the first
+    phases were written, and the GEMM fallback must still produce the whole, right result."""
+    rng = seeded_rng("dilated-naninf", layout)
+    n, c, o, h, w = 2, 16, 16, 18, 18
+    x = rand_data(rng, x_shape(n, c, h, w, layout), np.float32)
+    wt = rand_data(rng, w_shape(o, c, 3, 3, layout), np.float32)
+    kw = dict(padding=2, dilation=2, layout=layout)
+    gy = rand_data(rng, R.conv2d(x, wt, **kw).shape, np.float32)
+    for a in (x, gy):  # odd row and column: phase (1, 1), the last of the four
+        v = a if layout == "NCHW" else np.moveaxis(a, 3, 1)
+        v[1, 3, 5, 7], v[0, 0, 9, 11], v[1, 7, 13, 3] = np.nan, np.inf, -np.inf
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d(x, wt, **kw)
+        gx = fastconv.conv2d_input_grad(gy, wt, x.shape, **kw)
+    ref = R.conv2d(x, wt, **kw)
+    gref = R.conv2d_grads(gy, x.shape, wt.shape, weight=wt, **kw)[0]
+    for a, r, what in ((got, ref, "forward"), (gx, gref, "input grad")):
+        assert np.array_equal(np.isnan(a), np.isnan(r)), what
+        assert np.array_equal(np.isposinf(a), np.isposinf(r)), what
+        assert np.array_equal(np.isneginf(a), np.isneginf(r)), what
+        fin = np.isfinite(r)
+        assert np.isnan(r).any() and fin.any(), what
+        np.testing.assert_allclose(a[fin], r[fin], rtol=1e-4, atol=1e-4, err_msg=what)

@@ -4,8 +4,10 @@
 // phase (a, b) against input phase ((a - pad_top) mod d_h, (b - pad_left) mod d_w) with its
 // own (possibly cropped) padding. Each phase is copied into a compact buffer, run through
 // winograd_forward / winograd_input_grad, and its result written back to its phase positions.
-// Extra memory: one phase of the input and of the output at a time (about (x + y) / (d_h d_w))
-// plus Winograd's own bound for the phase (a quarter of its im2col matrix).
+// Extra memory: one phase of the input and of the output at a time (about (x + y) / (d_h d_w),
+// the largest phase's buffers reused by all) plus Winograd's own bound for the phase (a
+// quarter of its im2col matrix). NaN / Inf: each phase's Winograd call scans its operands and
+// declines (the caller then runs GEMM over the whole layer).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -76,7 +78,10 @@ void copy_phase(const Conv2dParams& p, bool nchw, int64_t N, int64_t C, int64_t 
   const int64_t h0 = use_in ? ph_h.in0 : ph_h.out0, w0 = use_in ? ph_w.in0 : ph_w.out0;
   const int64_t dh = p.dil_h, dw = p.dil_w;
   if (nchw) {
-    parallel_for(N * C, [&](int64_t t, int) {
+    // planes of a few KiB: handed out in runs of consecutive planes
+    const int64_t run = task_run(N * C, threads_for(N * C),
+                                 2.0 * double(len_h) * double(len_w) * sizeof(T));
+    parallel_for_runs(N * C, threads_for(N * C), run, [&](int64_t t, int) {
       for (int64_t i = 0; i < len_h; ++i) {
         T* f = full + (t * H + h0 + dh * i) * W + w0;
         T* s = sub + (t * len_h + i) * len_w;
@@ -101,11 +106,23 @@ void copy_phase(const Conv2dParams& p, bool nchw, int64_t N, int64_t C, int64_t 
   }
 }
 
-template <typename T>
-bool finite(const T* a, int64_t n) {
-  bool ok = true;
-  for (int64_t i = 0; i < n; ++i) ok &= std::isfinite(a[i]);
-  return ok;
+// Elements of the largest phase sub-problem's input and output (the buffers are allocated
+// once and reused by every phase).
+struct PhaseSizes {
+  int64_t in = 0, out = 0;
+};
+
+PhaseSizes phase_sizes(const Conv2dParams& p, const char* fn) {
+  PhaseSizes m;
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      FC_CHECK(phase_params(p, a, b, q, ph, pw), fn, "dilated Winograd phase");
+      m.in = std::max(m.in, checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
+      m.out = std::max(m.out, checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
+    }
+  return m;
 }
 
 }  // namespace
@@ -127,15 +144,15 @@ template <typename T>
 bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                               T* y) {
   const bool nchw = p.layout == Layout::NCHW;
-  if (!finite(w, p.out_c * p.in_cg() * 9) || !finite(x, p.batch * p.in_c * p.in_h * p.in_w))
-    return false;
+  // (Each phase's Winograd call checks its operands for NaN / Inf and declines, so the caller
+  // falls back to GEMM, which rewrites y; no serial pre-scan of x.)
+  const PhaseSizes sz = phase_sizes(p, "conv2d");
+  AlignedArray<T> xs(sz.in), ys(sz.out);
   for (int64_t a = 0; a < p.dil_h; ++a)
     for (int64_t b = 0; b < p.dil_w; ++b) {
       Conv2dParams q;
       AxisPhase ph, pw;
       FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d", "dilated Winograd phase");
-      AlignedArray<T> xs(checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
-      AlignedArray<T> ys(checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
       copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
                  const_cast<T*>(x), xs.data(), true);
       if (!winograd_forward(q, xs.data(), w, bias, ys.data())) return false;
@@ -148,9 +165,8 @@ bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, con
 template <typename T>
 bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const bool nchw = p.layout == Layout::NCHW;
-  if (!finite(w, p.out_c * p.in_cg() * 9) ||
-      !finite(dy, p.batch * p.out_c * p.out_h * p.out_w))
-    return false;
+  const PhaseSizes sz = phase_sizes(p, "conv2d_input_grad");
+  AlignedArray<T> dys(sz.out), dxs(sz.in);
   // Input elements outside every phase's cropped sub-image are read by no output: zero.
   const int64_t nx = p.batch * p.in_c * p.in_h * p.in_w;
   parallel_for((nx + 65535) / 65536, [&](int64_t t, int) {
@@ -162,8 +178,6 @@ bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w,
       Conv2dParams q;
       AxisPhase ph, pw;
       FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_input_grad", "dilated Winograd phase");
-      AlignedArray<T> dys(checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
-      AlignedArray<T> dxs(checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
       copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
                  const_cast<T*>(dy), dys.data(), true);
       if (!winograd_input_grad(q, dys.data(), w, dxs.data())) return false;
