@@ -3163,9 +3163,9 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
       op == ConvOp::WeightGrad && p.in_c <= 128 && p.out_c <= 128 &&
       (p.layout == Layout::NHWC ||
        !(is_double ? band_weight_grad<double>(p) : band_weight_grad<float>(p)));
-  if (smallc_applicable(p, op) && ((p.in_c <= 16 && p.out_c <= 32) || wide_wgrad) &&
-      p.kk() >= 4 && smallc_fits(p, op))
-    return {Algo::Smallc, wide_wgrad && (p.in_c > 16 || p.out_c > 32)
+  if (smallc_applicable(p, op) && (smallc_few_channels(p) || wide_wgrad) && p.kk() >= 4 &&
+      smallc_fits(p, op))
+    return {Algo::Smallc, wide_wgrad && !smallc_few_channels(p)
                               ? (p.layout == Layout::NHWC
                                      ? "NHWC weight gradient, <= 128 channels in and out, kernel "
                                        ">= 2x2: smallc direct kernel with the output channels in "

@@ -62,24 +62,6 @@ struct Scratch {
   T* at(int tid) { return mem.data() + tid * per; }
 };
 
-// Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a channels-last
-// buffer [.][Wp][C] at row `top`, column `left`; the border is left as it is (zero).
-template <typename T>
-FC_NOINLINE void pack_image(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
-                int64_t left, int64_t Wp, T* dst) {
-  for (int64_t h = 0; h < H; ++h) {
-    T* d = dst + ((h + top) * Wp + left) * C;
-    if (!nchw || C == 1) {
-      std::memcpy(d, src + h * W * C, sizeof(T) * static_cast<size_t>(W * C));
-      continue;
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      const T* s = src + (c * H + h) * W;
-      for (int64_t w = 0; w < W; ++w) d[w * C + c] = s[w];
-    }
-  }
-}
-
 // [P][ld] (first C lanes) <-> [C][P]: tb x tb blocks through the kernel's transpose where
 // there is one (AVX2 float: 8x8 in registers, ~8x fewer instructions than element copies),
 // the edges (and every element elsewhere) in blocks of 16 pixels, so each plane is touched one
@@ -118,14 +100,19 @@ FC_NOINLINE void change_layout(const SmallcKernel<T>& k, bool to_planes, const T
   }
 }
 
-// Copies one NCHW image [C][H][W] into the interior of a channels-last buffer [.][Wp][C] at row
-// `top`, column `left` (the border is left as it is: zero), row by row through change_layout's
-// block transposes.
+// Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a channels-last
+// buffer [.][Wp][C] at row `top`, column `left`; the border is left as it is (zero). NCHW rows
+// go through change_layout's block transposes, one row of each plane at a time.
 template <typename T>
-FC_NOINLINE void pack_image_nchw(const SmallcKernel<T>& k, const T* src, int64_t C, int64_t H,
-                                 int64_t W, int64_t top, int64_t left, int64_t Wp, T* dst) {
-  for (int64_t h = 0; h < H; ++h)
-    change_layout(k, false, src + h * W, C, W, C, dst + ((h + top) * Wp + left) * C, H * W);
+FC_NOINLINE void pack_image(const SmallcKernel<T>& k, const T* src, bool nchw, int64_t C,
+                            int64_t H, int64_t W, int64_t top, int64_t left, int64_t Wp, T* dst) {
+  for (int64_t h = 0; h < H; ++h) {
+    T* d = dst + ((h + top) * Wp + left) * C;
+    if (!nchw || C == 1)
+      std::memcpy(d, src + h * W * C, sizeof(T) * static_cast<size_t>(W * C));
+    else
+      change_layout(k, false, src + h * W, C, W, C, d, H * W);
+  }
 }
 
 // Adds the im2col-shaped rows dcol[(oh - oh0) * out_w + ow][(kh, kw, c)] (row stride ld) of
@@ -177,6 +164,8 @@ FC_NOINLINE void pack_planar(const T* src, bool nchw, int64_t C, int64_t H, int6
 
 }  // namespace
 
+bool smallc_few_channels(const Conv2dParams& p) { return p.in_c <= 16 && p.out_c <= 32; }
+
 bool smallc_applicable(const Conv2dParams& p, ConvOp op) {
   if (p.groups != 1 || p.dil_h != 1 || p.dil_w != 1) return false;
   return op != ConvOp::Forward || p.stride_w == 1;
@@ -217,7 +206,7 @@ WgradMem smallc_wgrad_mem(const Conv2dParams& p) {
 bool smallc_fits(const Conv2dParams& p, ConvOp op) {
   // Weight gradients beyond the few-channel rule (every NHWC one): the plan caps the threads,
   // so one thread's scratch must fit
-  if (op == ConvOp::WeightGrad && (p.layout == Layout::NHWC || p.in_c > 16 || p.out_c > 32))
+  if (op == ConvOp::WeightGrad && (p.layout == Layout::NHWC || !smallc_few_channels(p)))
     return smallc_wgrad_mem(p).chunks > 0;
   constexpr double kL = 16, kThreads = 16;  // widest vector (lanes), most threads assumed
   const auto up = [&](double n) { return std::ceil(n / kL) * kL; };
@@ -404,7 +393,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   // contiguous taps; [kh][kw][c][Kp]. Planar is for NCHW images of few channels (<= 16 in,
   // <= 32 out: LeNet): lenet_conv2 planar 0.35 ms, channels-last 0.38; the ResNet stem
   // channels-last 22.2 ms, planar 33.
-  const bool planar = nchw && C <= 16 && K <= 32;
+  const bool planar = nchw && smallc_few_channels(p);
   const bool direct_x = !nchw && !has_padding(p);
   const bool direct_dy = !nchw && K == Kp;  // NHWC rows already padded to whole vectors
   const int64_t xs = direct_x ? 0 : image_size(Hp, Wp, C);
@@ -432,10 +421,8 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       const T* dyn = dy + n * K * P;
       if (planar)
         pack_planar(xn, true, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
-      else if (nchw)
-        pack_image_nchw(k, xn, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
       else if (!direct_x)
-        pack_image(xn, false, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
+        pack_image(k, xn, nchw, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
       T* db = buf + xs;
       if (nchw)
         change_layout(k, false, dyn, Kp, P, K, db);

@@ -14,6 +14,10 @@ namespace fastconv {
 // business (conv2d.cpp).
 bool smallc_applicable(const Conv2dParams& p, ConvOp op);
 
+// The few-channel rule (<= 16 input, <= 32 output channels: LeNet's layers), where smallc
+// takes every op; wider layers take it for weight gradients only (conv2d.cpp).
+bool smallc_few_channels(const Conv2dParams& p);
+
 // Whether the scratch of a call (per-thread copies for up to 16 threads, weight-gradient
 // partials) stays within 1/4 of the layer's im2col buffer: the selector's memory bound.
 bool smallc_fits(const Conv2dParams& p, ConvOp op);

@@ -18,7 +18,6 @@
 #include "cpu/conv/winograd.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cstring>
 
 #include "common/check.h"
@@ -238,8 +237,9 @@ struct Runner {
   // The lanes of one transform are NR consecutive elements of a panel's flat (c, o % MR) index,
   // so each of the 36 results is one contiguous run of the packed A panel. The panel's filter
   // taps are first copied, NR channels at a time, into taps [9][NR * MR] (panel_taps), so each
-  // transform's 9 x NR inputs are 9 contiguous runs. (Gathering them lane by lane from the filter took 12 % (forward)
-  // and 21 % (input gradient) of r3x3_512@7 NHWC, whose 9 taps lie Cg * O apart in HWIO.)
+  // transform's 9 x NR inputs are 9 contiguous runs. (Gathering them lane by lane from the
+  // filter took 12 % (forward) and 21 % (input gradient) of r3x3_512@7 NHWC, whose 9 taps lie
+  // Cg * O apart in HWIO.)
   void weight_block(int64_t gi, int64_t obi, int64_t cbi, T* u, T* gbuf, T* ubuf,
                     T* taps) const {
     const int64_t NR = pl.nr, MR = pl.mr;
@@ -561,7 +561,6 @@ Plan plan_for(const Corr& q) {
 template <typename T>
 void run(const Corr& q, const T* x, const T* f, const T* bias, T* y) {
   const Plan pl = plan_for<T>(q);
-  if (std::getenv("FC_WDBG")) fprintf(stderr, "plan ob %ld nob %ld cb %ld ncb %ld nt %ld nb %ld shared %d thr %d budget %ld per %ld fixed %ld\n", (long)pl.ob, (long)pl.nob, (long)pl.cb, (long)pl.ncb, (long)pl.nt, (long)pl.nb, (int)pl.shared_u, pl.max_threads, (long)q.budget, (long)pl.per_thread, (long)pl.shared);
   FC_CHECK(pl.ok, "winograd", "layer not supported (check winograd_applicable first)");
   const KernelTable& kt = kernels();
   const Runner<T> r{q, pl, kt.gemm<T>(), kt.wino<T>(), x, f, bias, y};
