@@ -165,12 +165,18 @@ def test_wide_weight_grad_chooses_smallc(case, dtype, layout):
     x = int_data(rng, x_shape(n, c, h, w, layout), dtype)
     ws = w_shape(k, c, kh, kw_, layout)
     algo, reason = fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=dtype, **kw)
-    assert algo == "smallc", reason
+    # 3x3 stride-1 layers take the Winograd weight gradient (test_winograd.py) unless forced
+    wino = kh == 3 and stride == 1
+    assert algo == ("winograd" if wino else "smallc"), reason
     go = int_data(rng, R.conv2d(np.zeros(x.shape), np.zeros(ws), **kw).shape, dtype)
     outs = []
-    for t in (1, 2):
-        with fastconv.threads(t):
-            outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
+    with FT.conv_algorithm("smallc" if wino else "auto"):
+        if wino:
+            assert fastconv.explain_conv2d(x.shape, ws, op="weight_grad", dtype=dtype,
+                                           **kw)[0] == "smallc"
+        for t in (1, 2):
+            with fastconv.threads(t):
+                outs.append(fastconv.conv2d_weight_grad(go, x, ws, **kw))
     _, ref, _ = R.conv2d_grads(go, x.shape, ws, x=x, **kw)
     assert_same(outs[0], ref, "weight grad")
     assert_bitwise(outs[0], outs[1], "weight grad, 1 vs 2 threads")
@@ -178,8 +184,9 @@ def test_wide_weight_grad_chooses_smallc(case, dtype, layout):
 
 def test_nchw_weight_grad_band_layers_keep_gemm():
     # stride 1, rows of >= 48 outputs: the band driver (faster there) keeps the NCHW layer
-    algo, reason = fastconv.explain_conv2d((2, 64, 56, 56), (64, 64, 3, 3), op="weight_grad",
-                                           padding=1)
+    # (3x3 ones take Winograd automatically, so 5x5 here)
+    algo, reason = fastconv.explain_conv2d((2, 64, 56, 56), (64, 64, 5, 5), op="weight_grad",
+                                           padding=2)
     assert algo == "gemm" and "band" in reason, reason
-    assert fastconv.explain_conv2d((2, 56, 56, 64), (3, 3, 64, 64), op="weight_grad", padding=1,
+    assert fastconv.explain_conv2d((2, 56, 56, 64), (5, 5, 64, 64), op="weight_grad", padding=2,
                                    layout="NHWC")[0] == "smallc"

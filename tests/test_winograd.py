@@ -1,7 +1,8 @@
 """Winograd F(4x4, 3x3) path (forced with conv_algorithm("winograd")) against the float64 NumPy
-reference: forward and input gradient, both layouts and dtypes, every ISA, odd sizes, tiny
-images, asymmetric and large padding, groups, bias. Plus its float32 error bound (compared with
-the GEMM path on the same data) and thread-count independence.
+reference: forward, input gradient and weight gradient, both layouts and dtypes, every ISA, odd
+sizes, tiny images, asymmetric and large padding, groups, bias. Plus its float32 error bound
+(compared with the GEMM path on the same data), thread-count independence, the NaN/Inf
+fallback and the memory bound.
 
 Tolerances: rtol (1e-5 float32, 1e-12 float64) times the largest natural scale of the layer,
 max over outputs of sum |x*w| -- not each output's own: Winograd's rounding error at an output
@@ -94,6 +95,31 @@ def test_input_grad(isa, case, layout, dtype):
     assert_bitwise(got_full, got, "conv2d_backward grad_x")
 
 
+def _wgrad_applicable(n, c, o, h, w, pad, g):
+    t, b, l, r = pad
+    return T._core._testing.winograd_weight_grad_applicable(n, c, h, w, o, 3, 3, 1, 1, t, b, l, r,
+                                                            1, 1, g)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("case", CASES, ids=_ids(CASES))
+def test_weight_grad(isa, case, layout, dtype):
+    """Weight gradient: Winograd for every layer without groups (grouped ones fall back)."""
+    n, c, o, h, w, pad, g = case
+    assert _wgrad_applicable(*case) == (g == 1)
+    rng, x, wt, _ = _data("wgrad", case, layout, dtype)
+    kw = dict(padding=_pads(pad), groups=g, layout=layout)
+    gy = rand_data(rng, R.conv2d(x, wt, **kw).shape, dtype)
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, x=x, **kw)[1]
+    scale = R.conv2d_grads(np.abs(gy), x.shape, wt.shape, x=np.abs(x), **kw)[1]
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d_weight_grad(gy, x, wt.shape, **kw)
+        got_full = fastconv.conv2d_backward(gy, x, wt, bias=False, **kw)[1]
+    assert_close(got, ref, np.max(scale), dtype, "conv2d_weight_grad")
+    assert_bitwise(got_full, got, "conv2d_backward grad_w")
+
+
 def test_really_runs_winograd():
     """Forced Winograd differs from GEMM in the last bits on random float32 data (so the tests
     above do exercise it), while both stay within tolerance."""
@@ -161,6 +187,62 @@ def test_bitwise_across_thread_counts(layout):
         assert_bitwise(gx, outs[0][1], f"input grad, {n} threads")
 
 
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_weight_grad_bitwise_across_thread_counts(layout):
+    """The tiles are summed in chunks fixed by the shape (here 2: 800 tiles), never by the
+    threads; c/o blocks and tile blocks change with the threads but not the order of any sum."""
+    rng = seeded_rng("winograd-wgrad-threads", layout)
+    x = rand_data(rng, x_shape(2, 12, 80, 78, layout), np.float32)
+    wt = rand_data(rng, w_shape(40, 12, 3, 3, layout), np.float32)
+    kw = dict(padding=1, layout=layout)
+    gy = rand_data(rng, R.conv2d(x, wt, **kw).shape, np.float32)
+    outs = []
+    with T.conv_algorithm("winograd"):
+        for n in (1, 2, 3, 5):
+            with fastconv.threads(n):
+                outs.append(fastconv.conv2d_weight_grad(gy, x, wt.shape, **kw))
+    for n, dw in zip((2, 3, 5), outs[1:]):
+        assert_bitwise(dw, outs[0], f"weight grad, {n} threads")
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, x=x, **kw)[1]
+    scale = R.conv2d_grads(np.abs(gy), x.shape, wt.shape, x=np.abs(x), **kw)[1]
+    assert_close(outs[0], ref, np.max(scale), np.float32, "weight grad")
+
+
+@pytest.mark.parametrize("where", ["x", "grad_out", "x-last-chunk"])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_weight_grad_nan_inf_falls_back(layout, where):
+    """A non-finite x or grad_out makes the Winograd weight gradient hand the call to another
+    algorithm: the result equals the forced GEMM path's, NaN/Inf where the reference has them."""
+    rng = seeded_rng("winograd-wgrad-naninf", layout, where)
+    n = 2 if where == "x-last-chunk" else 1
+    hw = 80 if where == "x-last-chunk" else 10
+    x = rand_data(rng, x_shape(n, 16, hw, hw, layout), np.float32)
+    wt = rand_data(rng, w_shape(16, 16, 3, 3, layout), np.float32)
+    kw = dict(padding=1, layout=layout)
+    gy = rand_data(rng, R.conv2d(x, wt, **kw).shape, np.float32)
+    a = gy if where == "grad_out" else x
+    flat = a.reshape(-1)
+    idx = rng.choice(flat.size // 2, 2, replace=False) + (flat.size // 2 if n == 2 else 0)
+    flat[idx] = [np.nan, np.inf]
+    with T.conv_algorithm("winograd"):
+        got = fastconv.conv2d_weight_grad(gy, x, wt.shape, **kw)
+    with T.conv_algorithm("gemm"):
+        want = fastconv.conv2d_weight_grad(gy, x, wt.shape, **kw)
+    ref = R.conv2d_grads(gy, x.shape, wt.shape, x=x, **kw)[1]
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    assert np.array_equal(np.isinf(got), np.isinf(ref))
+
+
+def test_weight_grad_selected_automatically():
+    plan = fastconv.explain_conv2d((8, 128, 28, 28), (128, 128, 3, 3), padding=1,
+                                   op="weight_grad")
+    assert plan[0] == "winograd", plan
+    grouped = fastconv.explain_conv2d((8, 128, 28, 28), (128, 64, 3, 3), padding=1, groups=2,
+                                      op="weight_grad")
+    assert grouped[0] != "winograd", grouped
+
+
 # ------------------------------------------------------------------------------------------------
 # float32 error bound
 # ------------------------------------------------------------------------------------------------
@@ -213,6 +295,36 @@ def test_float32_error_bound(isa, layout, c):
         assert gemm < WINO_BOUND, f"{what}: GEMM error {gemm:.3g}"
 
 
+# Weight gradient, same normalisation (scale = sum |grad_out| |x| over each filter tap's
+# terms), C -> 16 channels, pad 1. Measured worst over {scalar, avx2, avx512} x {NCHW, NHWC}:
+#     N, C, HxW       Winograd     GEMM
+#     1, 16, 12       3.5e-7       1.5e-7
+#     1, 256, 12      5.5e-7       2.4e-7
+#     16, 16, 28      3.4e-7       1.3e-8
+#     64, 16, 14      2.0e-7       1.3e-8
+# The Winograd error does not grow with the batch (the tiles' terms are summed in S, whose
+# rounding is that of a plain sum; the transforms' roundings dominate). Same 2e-6 bound.
+@pytest.mark.parametrize("n, c, hw", [(1, 16, 12), (1, 256, 12), (64, 16, 14)])
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_weight_grad_float32_error_bound(isa, layout, n, c, hw):
+    rng = seeded_rng("winograd-wgrad-error", layout, n, c)
+    x = rand_data(rng, x_shape(n, c, hw, hw, layout), np.float64)
+    gy = rand_data(rng, x_shape(n, 16, hw, hw, layout), np.float64)
+    ws = w_shape(16, c, 3, 3, layout)
+    kw = dict(padding=1, layout=layout)
+    ref = R.conv2d_grads(gy, x.shape, ws, x=x, **kw)[1]
+    scale = R.conv2d_grads(np.abs(gy), x.shape, ws, x=np.abs(x), **kw)[1]
+    errs = {}
+    for algo in ("winograd", "gemm"):
+        with T.conv_algorithm(algo):
+            got = fastconv.conv2d_weight_grad(gy.astype(np.float32), x.astype(np.float32), ws,
+                                              **kw)
+        errs[algo] = _err(got, ref, scale)
+    assert errs["winograd"] < WINO_BOUND, errs
+    assert errs["gemm"] < WINO_BOUND, errs
+    assert errs["winograd"] != errs["gemm"], "forced Winograd did not run"
+
+
 # ------------------------------------------------------------------------------------------------
 # memory bound
 # ------------------------------------------------------------------------------------------------
@@ -238,24 +350,31 @@ with T.conv_algorithm("winograd"):
     sargs = (1, 1, 1, 1, 1, 1, 1, 1, 1, lay)
     _core.conv2d_forward(small, sw, None, np.empty_like(small), *sargs)  # code pages, runtime
     _core.conv2d_input_grad(small, sw, np.empty_like(small), *sargs)
+    _core.conv2d_weight_grad(small, small, np.empty_like(sw), *sargs)
+    gw = np.ones_like(w)
     before = kb()
-    _core.conv2d_forward(x, w, None, out, *args)
-    _core.conv2d_input_grad(out, w, x, *args)
+    if sys.argv[6] == "weight_grad":
+        _core.conv2d_weight_grad(out, x, gw, *args)
+    else:
+        _core.conv2d_forward(x, w, None, out, *args)
+        _core.conv2d_input_grad(out, w, x, *args)
     print(kb() - before)
 """
 
 
+@pytest.mark.parametrize("op", ["forward+input_grad", "weight_grad"])
 @pytest.mark.parametrize("n, c, hw", [(8, 512, 7), (8, 256, 14), (2, 128, 28)])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("layout", LAYOUTS)
-def test_peak_memory_within_quarter_im2col(n, c, hw, threads, layout):
-    """Peak RSS growth of a forward + input-gradient call stays within a quarter of the layer's
-    im2col matrix (N*C*9*Ho*Wo floats); these layers are the ones where the bound binds (the
-    whole transformed weight set is 4x-20x larger). 64 KB of slack for page granularity."""
+def test_peak_memory_within_quarter_im2col(n, c, hw, threads, layout, op):
+    """Peak RSS growth of a forward + input-gradient call, or of a weight-gradient call, stays
+    within a quarter of the layer's im2col matrix (N*C*9*Ho*Wo floats); these layers are the
+    ones where the bound binds (the whole transformed weight set, or the weight gradient's
+    36 x C x O sums, are 4x-20x larger). 64 KB of slack for page granularity."""
     import subprocess
     import sys
     r = subprocess.run([sys.executable, "-c", _RSS_SCRIPT, str(n), str(c), str(hw), layout,
-                        str(threads)], capture_output=True, text=True, timeout=300)
+                        str(threads), op], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     grown_kb = int(r.stdout.strip())
     bound_kb = n * c * 9 * hw * hw * 4 / 4 / 1024

@@ -93,26 +93,35 @@ void register_testing(py::module_& m) {
   t.def("set_conv_algorithm", &set_conv_algorithm, py::arg("name"));
   t.def("get_conv_algorithm", &get_conv_algorithm);
   t.def("conv_algorithms", &conv_algorithms);
-  // Whether the Winograd path takes a layer (so tests can tell it really ran when forced).
-  t.def("winograd_applicable",
-        [](int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh, int64_t kw,
-           int64_t sh, int64_t sw, int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t dh,
-           int64_t dw, int64_t groups) {
-          Conv2dParams p;
-          p.batch = n; p.in_c = c; p.in_h = h; p.in_w = w; p.out_c = o;
-          p.k_h = kh; p.k_w = kw; p.stride_h = sh; p.stride_w = sw;
-          p.pad_top = pt; p.pad_bottom = pb; p.pad_left = pl; p.pad_right = pr;
-          p.dil_h = dh; p.dil_w = dw; p.groups = groups;
-          FC_CHECK(n >= 0 && c >= 0 && o >= 0 && groups >= 1 && c % groups == 0 &&
-                       o % groups == 0 && sh >= 1 && sw >= 1 && dh >= 1 && dw >= 1,
-                   "winograd_applicable", "bad geometry");
-          p.out_h = output_size(h, kh, sh, pt, pb, dh);
-          p.out_w = output_size(w, kw, sw, pl, pr, dw);
-          return winograd_applicable(p);
-        },
-        py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("o"), py::arg("kh"),
-        py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pt"), py::arg("pb"), py::arg("pl"),
-        py::arg("pr"), py::arg("dh"), py::arg("dw"), py::arg("groups"));
+  // Whether the Winograd paths take a layer (so tests can tell they really ran when forced):
+  // forward and input gradient, and the weight gradient.
+  const auto geometry = [](int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
+                           int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
+                           int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups) {
+    Conv2dParams p;
+    p.batch = n; p.in_c = c; p.in_h = h; p.in_w = w; p.out_c = o;
+    p.k_h = kh; p.k_w = kw; p.stride_h = sh; p.stride_w = sw;
+    p.pad_top = pt; p.pad_bottom = pb; p.pad_left = pl; p.pad_right = pr;
+    p.dil_h = dh; p.dil_w = dw; p.groups = groups;
+    FC_CHECK(n >= 0 && c >= 0 && o >= 0 && groups >= 1 && c % groups == 0 && o % groups == 0 &&
+                 sh >= 1 && sw >= 1 && dh >= 1 && dw >= 1,
+             "winograd_applicable", "bad geometry");
+    p.out_h = output_size(h, kh, sh, pt, pb, dh);
+    p.out_w = output_size(w, kw, sw, pl, pr, dw);
+    return p;
+  };
+  for (const bool wgrad : {false, true})
+    t.def(wgrad ? "winograd_weight_grad_applicable" : "winograd_applicable",
+          [geometry, wgrad](int64_t n, int64_t c, int64_t h, int64_t w, int64_t o, int64_t kh,
+                            int64_t kw, int64_t sh, int64_t sw, int64_t pt, int64_t pb,
+                            int64_t pl, int64_t pr, int64_t dh, int64_t dw, int64_t groups) {
+            const Conv2dParams p = geometry(n, c, h, w, o, kh, kw, sh, sw, pt, pb, pl, pr, dh,
+                                            dw, groups);
+            return wgrad ? winograd_weight_grad_applicable(p) : winograd_applicable(p);
+          },
+          py::arg("n"), py::arg("c"), py::arg("h"), py::arg("w"), py::arg("o"), py::arg("kh"),
+          py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pt"), py::arg("pb"),
+          py::arg("pl"), py::arg("pr"), py::arg("dh"), py::arg("dw"), py::arg("groups"));
 }
 
 }  // namespace fastconv

@@ -31,16 +31,23 @@ DotKernel<T> make_dot(DotUkr<T> f, int mr, int nr, int64_t kb) {
 
 template <typename T>
 WinoKernel<T> wino(void (*in)(const T*, T*, int64_t), void (*out)(const T*, int64_t, T*),
-                   void (*w)(const T*, T*), int lanes) {
+                   void (*w)(const T*, T*), void (*in_at)(const T*, int64_t, int64_t, T*, int64_t),
+                   void (*dy)(const T*, int64_t, int64_t, T*, int64_t),
+                   void (*dw)(const T*, int64_t, T*), int lanes) {
   WinoKernel<T> k;
+  k.in_at = in_at;
+  k.dy = dy;
+  k.dw = dw;
   k.in = in;
   k.out = out;
   k.weight = w;
   k.lanes = lanes;
   return k;
 }
-#define FC_WINO(ns, dtype) wino(&ns::wino_in_##dtype, &ns::wino_out_##dtype, &ns::wino_w_##dtype, \
-                                ns::wino_##dtype##_lanes)
+#define FC_WINO(ns, dtype)                                                                 \
+  wino(&ns::wino_in_##dtype, &ns::wino_out_##dtype, &ns::wino_w_##dtype,                     \
+       &ns::wino_in_at_##dtype, &ns::wino_dy_##dtype, &ns::wino_dw_##dtype,                     \
+       ns::wino_##dtype##_lanes)
 
 KernelTable make_scalar() {
   KernelTable t;

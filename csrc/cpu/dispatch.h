@@ -43,6 +43,9 @@ struct WinoKernel {
   void (*in)(const T* d, T* v, int64_t vs) = nullptr;
   void (*out)(const T* m, int64_t ms, T* o) = nullptr;
   void (*weight)(const T* g, T* u) = nullptr;
+  void (*in_at)(const T* d, int64_t rs, int64_t ss, T* v, int64_t vs) = nullptr;  // in place
+  void (*dy)(const T* d, int64_t rs, int64_t ss, T* m, int64_t ms) = nullptr;  // grad_y tiles
+  void (*dw)(const T* s, int64_t ss, T* g) = nullptr;   // weight gradient: summed products
   // optional: 8-channel gather for channels-contiguous inputs (kernels.h); nullptr: portable
   void (*gather8)(T* d, int64_t ds, const T* src, const int64_t* off, const T* msk,
                   int64_t n) = nullptr;

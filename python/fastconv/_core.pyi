@@ -124,3 +124,8 @@ class _testing:  # submodule fastconv._core._testing
                             sw: int, pt: int, pb: int, pl: int, pr: int, dh: int, dw: int,
                             groups: int) -> bool:
         """Whether the Winograd path takes this layer (forward and input gradient)."""
+    @staticmethod
+    def winograd_weight_grad_applicable(n: int, c: int, h: int, w: int, o: int, kh: int, kw: int,
+                                        sh: int, sw: int, pt: int, pb: int, pl: int, pr: int,
+                                        dh: int, dw: int, groups: int) -> bool:
+        """Whether the Winograd weight-gradient path takes this layer."""

@@ -592,6 +592,8 @@ bool all_finite(const T* a, int64_t n) {
 
 }  // namespace
 
+int64_t winograd_memory_budget(const Conv2dParams& p) { return budget_of(p); }
+
 bool winograd_applicable(const Conv2dParams& p) {
   if (!shape_ok(p)) return false;
   int64_t f0 = 0;

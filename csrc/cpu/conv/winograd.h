@@ -28,6 +28,19 @@ bool winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const 
 template <typename T>
 bool winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
 
+// The extra memory a Winograd call may use (elements): a quarter of the layer's im2col matrix,
+// N * C * 9 * Ho * Wo, less an allowance for the allocator; at least ~57K elements.
+int64_t winograd_memory_budget(const Conv2dParams& p);
+
+// Weight gradient of a 3x3 stride-1 dilation-1 layer without groups (winograd_wgrad.cpp):
+// G^T [sum over 4x4 output tiles of (A dy A^T) .* (B^T x B)] G, tiles summed in an order fixed
+// by the shape (bitwise the same for any thread count). Applicable when a blocking fits the
+// memory bound above. Same NaN/Inf rule: false (the caller reruns another algorithm, which
+// overwrites dw) when the gradient holds a NaN or an infinity.
+bool winograd_weight_grad_applicable(const Conv2dParams& p);
+template <typename T>
+bool winograd_weight_grad(const Conv2dParams& p, const T* grad_y, const T* x, T* grad_w);
+
 // Dilated 3x3 stride-1 layers (winograd_dilated.cpp): split into d_h * d_w phase
 // sub-problems, each a dilation-1 layer run by the functions above. Applicable when every
 // phase is non-degenerate and winograd_applicable(); same NaN/Inf rule (false, then the

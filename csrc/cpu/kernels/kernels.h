@@ -173,11 +173,20 @@ FC_DECLARE_DOT(avx512, f64, double, 4, 3)
 //                               writes o[(a*4+b)*L + l] = (A^T m A)[a][b], 16 rows of L.
 //   wino_w_<dtype>(g, u):       g = [9][L], g[(a*3+b)*L + l] = 3x3 filter tap (a, b);
 //                               writes u[(i*6+j)*L + l] = (G g G^T)[i][j], 36 rows of L.
+//   wino_in_at_<dtype>(d, rs, ss, v, vs): wino_in with input (r, s) of lane l read in place at
+//                               d[r*rs + s*ss + l] (channels-last images, channels in lanes).
+//   wino_dy_<dtype>(d, rs, ss, m, ms): grad_y (a, b) of a 4x4 tile at d[a*rs + b*ss + l];
+//                               writes m[(i*6+j)*ms + l] = (A d A^T)[i][j] (weight gradient).
+//   wino_dw_<dtype>(s, ss, g):  s[(i*6+j)*ss + l] = products summed over tiles;
+//                               writes g[(a*3+b)*L + l] = (G^T s G)[a][b], the 3x3 filter grad.
 #define FC_DECLARE_WINO(isa, dtype, T, L)                                                      \
   namespace isa {                                                                              \
   void wino_in_##dtype(const T* d, T* v, int64_t vs);                                          \
   void wino_out_##dtype(const T* m, int64_t ms, T* o);                                         \
   void wino_w_##dtype(const T* g, T* u);                                                       \
+  void wino_in_at_##dtype(const T* d, int64_t rs, int64_t ss, T* v, int64_t vs);              \
+  void wino_dy_##dtype(const T* d, int64_t rs, int64_t ss, T* m, int64_t ms);                  \
+  void wino_dw_##dtype(const T* s, int64_t ss, T* g);                                          \
   constexpr int wino_##dtype##_lanes = L;                                                      \
   }
 

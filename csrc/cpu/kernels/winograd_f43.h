@@ -40,14 +40,15 @@ inline void bt6(const T* __restrict__ d0, const T* __restrict__ d1, const T* __r
   }
 }
 
-// Input transform: d = [36][L] (element (r, s) of lane l at d[(r*6+s)*L + l]) ->
+// Input transform of a tile read in place: element (r, s) of lane l at d[r*rs + s*ss + l] ->
 // v[(i*6+j)*vs + l] = (B^T d B)[i][j].
 template <typename T, int L>
-inline void input_tile(const T* d, T* v, int64_t vs) {
+inline void input_tile_at(const T* d, int64_t rs, int64_t ss, T* v, int64_t vs) {
   alignas(64) T t[36 * L];  // t[(i*6+s)*L + l] = (B^T d)[i][s]
-  for (int s = 0; s < 6; ++s)
-    bt6<T, L>(d + (0 * 6 + s) * L, d + (1 * 6 + s) * L, d + (2 * 6 + s) * L, d + (3 * 6 + s) * L,
-              d + (4 * 6 + s) * L, d + (5 * 6 + s) * L, t + s * L, 6 * L);
+  for (int s = 0; s < 6; ++s) {
+    const T* c = d + s * ss;
+    bt6<T, L>(c, c + rs, c + 2 * rs, c + 3 * rs, c + 4 * rs, c + 5 * rs, t + s * L, 6 * L);
+  }
   for (int i = 0; i < 6; ++i) {
     const T* r = t + i * 6 * L;
     alignas(64) T o[6 * L];  // rows of L with a compile-time stride vectorise; then 6 copies
@@ -57,6 +58,13 @@ inline void input_tile(const T* d, T* v, int64_t vs) {
       for (int l = 0; l < L; ++l) dst[l] = o[j * L + l];
     }
   }
+}
+
+// Input transform: d = [36][L] (element (r, s) of lane l at d[(r*6+s)*L + l]) ->
+// v[(i*6+j)*vs + l] = (B^T d B)[i][j].
+template <typename T, int L>
+inline void input_tile(const T* d, T* v, int64_t vs) {
+  input_tile_at<T, L>(d, 6 * L, L, v, vs);
 }
 
 // A^T applied to six lane vectors -> four.
@@ -115,6 +123,74 @@ inline void weight_tile(const T* g, T* u) {
   }
 }
 
+// Weight-gradient transforms. The forward output is y = A^T [U .* V] A with U = G g G^T, so for
+// a grad_y tile dy, sum_ij dy_ij y_ij = sum_xi (A dy A^T)_xi U_xi V_xi, and the gradient of the
+// 3x3 filter taps is G^T [ sum over tiles of (A dy A^T) .* V ] G.
+
+// A (the transpose of A^T above) applied to four lane vectors -> six.
+template <typename T, int L>
+inline void a4(const T* __restrict__ y0, const T* __restrict__ y1, const T* __restrict__ y2,
+               const T* __restrict__ y3, T* __restrict__ m, int64_t ms) {
+  for (int l = 0; l < L; ++l) {
+    const T b0 = y0[l], b1 = y1[l], b2 = y2[l], b3 = y3[l];
+    const T e = b0 + b2, o = b1 + b3;
+    m[0 * ms + l] = b0;
+    m[1 * ms + l] = e + o;
+    m[2 * ms + l] = e - o;
+    m[3 * ms + l] = (b0 + T(0.25) * b2) + (T(0.5) * b1 + T(0.125) * b3);
+    m[4 * ms + l] = (b0 + T(4) * b2) - (T(2) * b1 + T(8) * b3);
+    m[5 * ms + l] = b3;
+  }
+}
+
+// grad_y transform: element (a, b) of lane l at d[a*rs + b*ss + l] (a gathered [16][L] tile:
+// rs = 4L, ss = L) -> m[(i*6+j)*ms + l] = (A d A^T)[i][j].
+template <typename T, int L>
+inline void grad_tile(const T* d, int64_t rs, int64_t ss, T* m, int64_t ms) {
+  alignas(64) T t[24 * L];  // t[(i*4+b)*L + l] = (A d)[i][b]
+  for (int b = 0; b < 4; ++b) {
+    const T* c = d + b * ss;
+    a4<T, L>(c, c + rs, c + 2 * rs, c + 3 * rs, t + b * L, 4 * L);
+  }
+  for (int i = 0; i < 6; ++i) {
+    const T* r = t + i * 4 * L;
+    alignas(64) T o[6 * L];
+    a4<T, L>(r, r + L, r + 2 * L, r + 3 * L, o, L);
+    for (int j = 0; j < 6; ++j) {
+      T* __restrict__ dst = m + (i * 6 + j) * ms;
+      for (int l = 0; l < L; ++l) dst[l] = o[j * L + l];
+    }
+  }
+}
+
+// G^T applied to six lane vectors -> three.
+template <typename T, int L>
+inline void gt6(const T* __restrict__ s0, const T* __restrict__ s1, const T* __restrict__ s2,
+                const T* __restrict__ s3, const T* __restrict__ s4, const T* __restrict__ s5,
+                T* __restrict__ g, int64_t gs) {
+  const T third = T(1) / T(3), fifteenth = T(1) / T(15);
+  for (int l = 0; l < L; ++l) {
+    const T a0 = s0[l], a1 = s1[l], a2 = s2[l], a3 = s3[l], a4v = s4[l], a5 = s5[l];
+    g[0 * gs + l] = a0 + ((a1 - a2) * third + (a4v - T(16) * a3) * fifteenth);
+    g[1 * gs + l] = (a1 + a2) * third - (T(8) * a3 + (a4v + a4v)) * fifteenth;
+    g[2 * gs + l] = ((a1 - a2) * third + (a4v - a3) * (T(4) * fifteenth)) + a5;
+  }
+}
+
+// Filter-gradient transform: s[(i*6+j)*ss + l] = summed product (i, j) ->
+// g[(a*3+b)*L + l] = (G^T s G)[a][b].
+template <typename T, int L>
+inline void filter_grad_tile(const T* s, int64_t ss, T* g) {
+  alignas(64) T t[18 * L];  // t[(a*6+j)*L + l] = (G^T s)[a][j]
+  for (int j = 0; j < 6; ++j)
+    gt6<T, L>(s + (0 * 6 + j) * ss, s + (1 * 6 + j) * ss, s + (2 * 6 + j) * ss,
+              s + (3 * 6 + j) * ss, s + (4 * 6 + j) * ss, s + (5 * 6 + j) * ss, t + j * L, 6 * L);
+  for (int a = 0; a < 3; ++a) {
+    const T* r = t + a * 6 * L;
+    gt6<T, L>(r, r + L, r + 2 * L, r + 3 * L, r + 4 * L, r + 5 * L, g + a * 3 * L, L);
+  }
+}
+
 }  // namespace wino_f43
 }  // namespace fastconv
 
@@ -126,4 +202,13 @@ inline void weight_tile(const T* g, T* u) {
   void wino_out_##dtype(const T* m, int64_t ms, T* o) {                                       \
     ::fastconv::wino_f43::output_tile<T, L>(m, ms, o);                                        \
   }                                                                                           \
-  void wino_w_##dtype(const T* g, T* u) { ::fastconv::wino_f43::weight_tile<T, L>(g, u); }
+  void wino_w_##dtype(const T* g, T* u) { ::fastconv::wino_f43::weight_tile<T, L>(g, u); }    \
+  void wino_in_at_##dtype(const T* d, int64_t rs, int64_t ss, T* v, int64_t vs) {            \
+    ::fastconv::wino_f43::input_tile_at<T, L>(d, rs, ss, v, vs);                              \
+  }                                                                                           \
+  void wino_dy_##dtype(const T* d, int64_t rs, int64_t ss, T* m, int64_t ms) {                \
+    ::fastconv::wino_f43::grad_tile<T, L>(d, rs, ss, m, ms);                                  \
+  }                                                                                           \
+  void wino_dw_##dtype(const T* s, int64_t ss, T* g) {                                        \
+    ::fastconv::wino_f43::filter_grad_tile<T, L>(s, ss, g);                                   \
+  }
