@@ -3109,10 +3109,14 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
     return {Algo::Winograd, std::string("forced by set_conv_algorithm('winograd'): F(4x4,3x3)") +
                                 (dilated ? " on each dilation phase" : "") +
                                 " (GEMM if the data holds NaN/Inf)"};
-  const bool wino_wgrad = op == ConvOp::WeightGrad && winograd_weight_grad_applicable(p);
+  const bool wino_wgrad = op == ConvOp::WeightGrad && (dilated
+                                                           ? dilated_winograd_weight_grad_applicable(p)
+                                                           : winograd_weight_grad_applicable(p));
   if (forced == "winograd" && wino_wgrad)
-    return {Algo::Winograd, "forced by set_conv_algorithm('winograd'): F(4x4,3x3) weight "
-                            "gradient (GEMM if the data holds NaN/Inf)"};
+    return {Algo::Winograd, std::string("forced by set_conv_algorithm('winograd'): F(4x4,3x3) "
+                                        "weight gradient") +
+                                (dilated ? " summed over the dilation phases" : "") +
+                                " (GEMM if the data holds NaN/Inf)"};
   // One input channel per group, multiplier <= 4: a GEMM there is mostly zero padding; the
   // SIMD depthwise kernels read each input once per output channel. (The plain "direct" loops
   // run only when forced: they are the independent twin the tests compare against.)
@@ -3148,10 +3152,14 @@ Choice choose_algorithm(const Conv2dParams& p, ConvOp op, bool is_double) {
   // reduction of 36 block products. Zen 4 AVX-512 float32, 1 thread, interleaved medians,
   // against the best of the other algorithms: see the README's results.
   if (wino_wgrad && p.in_c >= 8 && p.out_c >= 8 && flops >= 2.0e7 && tiles >= 24)
-    return {Algo::Winograd, "3x3 stride 1 weight gradient, >= 8 channels, >= 2e7 flops, >= 24 "
-                            "output tiles: Winograd F(4x4,3x3), 4x fewer multiplies, the tiles "
-                            "summed in a fixed order within 1/4 of the im2col memory (GEMM if "
-                            "the data holds NaN/Inf)"};
+    return {Algo::Winograd, std::string(dilated ? "dilated " : "") +
+                                "3x3 stride 1 weight gradient, >= 8 channels, >= 2e7 flops, >= "
+                                "24 output tiles: Winograd F(4x4,3x3), 4x fewer multiplies, the "
+                                "tiles summed in a fixed order within 1/4 of the im2col memory" +
+                                (dilated ? ", one problem per dilation phase, summed in phase "
+                                           "order"
+                                         : "") +
+                                " (GEMM if the data holds NaN/Inf)"};
   // Few channels (LeNet-like): the implicit GEMM's packing of a 25..150-deep im2col operand
   // dominates there; the smallc kernels broadcast input pixels against channel (or, for the
   // input gradient, kernel-tap) vectors with no packing. Measured, 1 thread Zen 3 AVX2
@@ -3303,8 +3311,10 @@ void conv2d_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
     smallc_weight_grad(p, dy, x, dw);
   else if (algo == Algo::Direct)
     direct_weight_grad(p, dy, x, dw);
-  else if (algo == Algo::Winograd && winograd_weight_grad(p, dy, x, dw))
-    return;
+  else if (algo == Algo::Winograd && (p.dil_h > 1 || p.dil_w > 1
+                                          ? dilated_winograd_weight_grad(p, dy, x, dw)
+                                          : winograd_weight_grad(p, dy, x, dw)))
+    return;  // (false: NaN/Inf in the data, then another algorithm below rewrites dw)
   else if (band_weight_grad<T>(p))
     weight_grad_band(p, dy, x, dw);
   else if (use_rows_weight_grad<T>(p))

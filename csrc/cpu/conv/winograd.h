@@ -52,5 +52,9 @@ bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* weight
 template <typename T>
 bool dilated_winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight,
                                  T* grad_x);
+bool dilated_winograd_weight_grad_applicable(const Conv2dParams& p);  // and groups == 1
+template <typename T>
+bool dilated_winograd_weight_grad(const Conv2dParams& p, const T* grad_y, const T* x,
+                                  T* grad_w);
 
 }  // namespace fastconv

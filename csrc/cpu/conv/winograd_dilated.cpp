@@ -3,7 +3,8 @@
 // into d_h * d_w independent 3x3 stride-1 dilation-1 convolutions, one per phase: output
 // phase (a, b) against input phase ((a - pad_top) mod d_h, (b - pad_left) mod d_w) with its
 // own (possibly cropped) padding. Each phase is copied into a compact buffer, run through
-// winograd_forward / winograd_input_grad, and its result written back to its phase positions.
+// winograd_forward / winograd_input_grad, and its result written back to its phase positions;
+// the weight gradient is the sum over phases of each phase's winograd_weight_grad.
 // Extra memory: one phase of the input and of the output at a time (about (x + y) / (d_h d_w),
 // the largest phase's buffers reused by all) plus Winograd's own bound for the phase (a
 // quarter of its im2col matrix). NaN / Inf: each phase's Winograd call scans its operands and
@@ -187,10 +188,53 @@ bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w,
   return true;
 }
 
+bool dilated_winograd_weight_grad_applicable(const Conv2dParams& p) {
+  if (p.k_h != 3 || p.k_w != 3 || p.stride_h != 1 || p.stride_w != 1 || p.groups != 1)
+    return false;
+  if ((p.dil_h == 1 && p.dil_w == 1) || p.dil_h > 64 || p.dil_w > 64) return false;
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      if (!phase_params(p, a, b, q, ph, pw) || !winograd_weight_grad_applicable(q)) return false;
+    }
+  return true;
+}
+
+// dw = the phases' weight gradients summed in phase order (a fixed order: bitwise the same for
+// any thread count); one more weight-sized buffer for the phases after the first.
+template <typename T>
+bool dilated_winograd_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
+  const bool nchw = p.layout == Layout::NCHW;
+  const PhaseSizes sz = phase_sizes(p, "conv2d_weight_grad");
+  const int64_t wsize = 9 * p.in_c * p.out_c;
+  AlignedArray<T> xs(sz.in), dys(sz.out), part(wsize);
+  bool first = true;
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_weight_grad", "dilated Winograd phase");
+      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
+                 const_cast<T*>(x), xs.data(), true);
+      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+                 const_cast<T*>(dy), dys.data(), true);
+      if (!winograd_weight_grad(q, dys.data(), xs.data(), first ? dw : part.data())) return false;
+      if (!first)
+        parallel_for((wsize + 4095) / 4096, [&](int64_t t, int) {
+          const int64_t e0 = t * 4096, e1 = std::min(wsize, e0 + 4096);
+          for (int64_t e = e0; e < e1; ++e) dw[e] += part.data()[e];
+        });
+      first = false;
+    }
+  return true;
+}
+
 #define FC_INSTANTIATE(T)                                                                      \
   template bool dilated_winograd_forward<T>(const Conv2dParams&, const T*, const T*, const T*, \
                                             T*);                                               \
-  template bool dilated_winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);
+  template bool dilated_winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);   \
+  template bool dilated_winograd_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*);
 FC_INSTANTIATE(float)
 FC_INSTANTIATE(double)
 

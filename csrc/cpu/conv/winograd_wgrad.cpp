@@ -58,13 +58,14 @@ struct WgPlan {
   int threads = 1;
 };
 
-// Tile chunks: about 400 tiles each, at most 4, fewer where their partial gradients (all but
-// the first, 9*C*O each) would take more than half of the memory bound. A function of the
-// shape only: it fixes the summation order.
+// Tile chunks: 1, 2 or 4 of at least 400 tiles each (an even count, so that two threads get
+// the same number of chunk tasks), fewer where their partial gradients (all but the first,
+// 9*C*O each) would take more than half of the memory bound. A function of the shape only: it
+// fixes the summation order.
 int64_t chunk_count(const Conv2dParams& p, int64_t tiles, int64_t budget) {
   const int64_t wsize = 9 * p.in_c * p.out_c;
-  int64_t c = std::clamp<int64_t>(tiles / 400, 1, 4);
-  while (c > 1 && (c - 1) * wsize > budget / 2) --c;
+  int64_t c = tiles >= 1600 ? 4 : tiles >= 800 ? 2 : 1;
+  while (c > 1 && (c - 1) * wsize > budget / 2) c /= 2;
   return c;
 }
 
