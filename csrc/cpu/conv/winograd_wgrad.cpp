@@ -12,7 +12,10 @@
 // Work: a task is (tile chunk, c-block, o-block). It loops over blocks of nt tiles: gather and
 // transform the c-block's input tiles into V[36][nt][cb] and the o-block's grad_y tiles into
 // M[36][nt][ob] (channels in the transform lanes), then adds the 36 products into its S block;
-// at the end G^T S G gives its block of the filter gradient. The tiles are cut into a number
+// at the end G^T S G gives its block of the filter gradient. Channels-last (NHWC) tiles are
+// transformed in place (edge tiles gathered with zeros first); NCHW images are copied one at a
+// time, the task's channel blocks only, into zero-bordered channels-last buffers (8x8 block
+// transposes) and transformed in place there. The tiles are cut into a number
 // of chunks fixed by the shape (never the thread count), summed in chunk order: every element
 // of S adds its tiles in increasing order, so the result does not depend on the threads or the
 // blocking. Per-thread S, V and M blocks, plus the chunk partials, stay within the same memory
@@ -28,6 +31,7 @@
 
 #include "common/check.h"
 #include "common/workspace.h"
+#include "cpu/conv/smallc.h"
 #include "cpu/conv/winograd.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -38,7 +42,7 @@ namespace {
 inline int64_t div_up(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return div_up(a, b) * b; }
 constexpr int64_t kSumBlock = 4096;  // elements per task of the chunk sum
-constexpr int64_t kMaxLanes = 64;    // transform lanes (the GEMM's NR) at most
+constexpr int64_t kFilterRun = 8;    // input channels per filter-transform batch (NCHW runs)
 
 bool wgrad_shape_ok(const Conv2dParams& p) {
   return p.k_h == 3 && p.k_w == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dil_h == 1 &&
@@ -54,6 +58,7 @@ struct WgPlan {
   int64_t cb = 0, ncb = 0;               // input channels per block (multiple of L), blocks
   int64_t ob = 0, nob = 0;               // output channels per block (multiple of L), blocks
   int64_t nt = 0;                        // tiles per transform / product block
+  int64_t xpack = 0, ypack = 0;          // NCHW: per-thread channels-last image copies
   int64_t per_thread = 0, shared = 0;    // elements
   int threads = 1;
 };
@@ -70,21 +75,22 @@ int64_t chunk_count(const Conv2dParams& p, int64_t tiles, int64_t budget) {
 }
 
 int64_t scratch_of(int64_t rows, int64_t cb, int64_t ob, int64_t nt, int64_t L) {
-  // S (rows <= cb input channels), V, M, the gathered input / grad_y tiles, one filter tile of
-  // L lanes, alignment slack
-  return 36 * rows * ob + 36 * nt * (cb + ob) + 36 * L + 16 * L + 9 * L + 64;
+  // S (rows <= cb input channels), V, M, the gathered input / grad_y tiles, kFilterRun filter
+  // tiles of L lanes, alignment slack
+  return 36 * rows * ob + 36 * nt * (cb + ob) + 36 * L + 16 * L + 9 * kFilterRun * L + 64;
 }
 
 // Blocking with the least estimated time (cycles, roughly; measured on Zen 4 AVX-512 float32)
 // for `want` threads: the products (36 multiply-adds per tile and channel pair, W lanes per
 // cycle at ~85 % of peak), the input and grad_y transforms (repeated once per o-block and
 // c-block respectively), and the S block's load and store per tile block.
-WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want) {
+WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want, bool pack) {
   WgPlan pl;
   if (!wgrad_shape_ok(p) || L <= 0 || W <= 0 || L % W != 0) return pl;
   pl.L = L;
   pl.tw = div_up(p.out_w, 4);
-  pl.tiles_img = checked_mul(div_up(p.out_h, 4), pl.tw, "winograd tiles");
+  const int64_t th = div_up(p.out_h, 4);
+  pl.tiles_img = checked_mul(th, pl.tw, "winograd tiles");
   pl.tiles = checked_mul(p.batch, pl.tiles_img, "winograd tiles");
   const int64_t C = p.in_c, O = p.out_c;
   const bool nchw = p.layout == Layout::NCHW;
@@ -94,7 +100,8 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want) {
   pl.per_chunk = div_up(pl.tiles, pl.chunks);
   pl.chunks = div_up(pl.tiles, pl.per_chunk);
   pl.shared = (pl.chunks - 1) * 9 * C * O;
-  const double cx = nchw ? 10.0 : 3.0, cdy = nchw ? 8.0 : 2.0;  // per tile and channel
+  // per tile and channel (NCHW without image copies: scalar gathers)
+  const double cx = nchw ? (pack ? 4.0 : 10.0) : 3.0, cdy = nchw ? (pack ? 3.0 : 8.0) : 2.0;
   double best = 0;
   for (int64_t kc = 1; kc <= div_up(C, L); ++kc) {
     const int64_t cb = round_up(div_up(C, kc), L);
@@ -106,7 +113,9 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want) {
       const int64_t nob = div_up(O, ob);
       for (int64_t nt : {4, 8, 16, 24, 32, 48, 64, 96}) {
         if (nt > round_up(pl.per_chunk, 8)) break;
-        const int64_t per = scratch_of(std::min(cb, C), cb, ob, nt, L);
+        const int64_t xpack = pack ? (4 * th + 2) * (4 * pl.tw + 2) * cb : 0;
+        const int64_t ypack = pack ? 16 * th * pl.tw * ob : 0;
+        const int64_t per = scratch_of(std::min(cb, C), cb, ob, nt, L) + xpack + ypack;
         if (pl.shared + per > budget) continue;
         const int64_t tasks = pl.chunks * ncb * nob;
         const int64_t thr = std::min<int64_t>({int64_t(want), tasks, (budget - pl.shared) / per});
@@ -120,6 +129,8 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want) {
           pl.ok = true;
           pl.cb = cb; pl.ncb = ncb; pl.ob = ob; pl.nob = nob; pl.nt = nt;
           pl.per_thread = per;
+          pl.xpack = xpack;
+          pl.ypack = ypack;
           pl.threads = static_cast<int>(thr);
         }
       }
@@ -131,92 +142,84 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want) {
 template <typename T>
 WgPlan plan_for(const Conv2dParams& p, int want) {
   const KernelTable& kt = kernels();
-  return make_wg_plan(p, kt.wino<T>().lanes, kt.smallc<T>().lanes, want);
+  // NCHW: with channels-last copies of the images where they fit, scalar gathers otherwise
+  const bool nchw = p.layout == Layout::NCHW;
+  const WgPlan pl = make_wg_plan(p, kt.wino<T>().lanes, kt.smallc<T>().lanes, want, nchw);
+  return pl.ok || !nchw ? pl : make_wg_plan(p, kt.wino<T>().lanes, kt.smallc<T>().lanes, want,
+                                            false);
 }
 
-// The input tile of tile (n, ti, tj), channels [c0, c0 + nc) in the lanes (zeros past them and
-// in the padding): d[(r*6+s)*L + l].
+// The input tile of tile (n, ti, tj) (NHWC: the edge tiles, interior ones are read in place;
+// NCHW: layers too small for the image copies), channels [c0, c0 + nc) in the lanes (zeros
+// past them and in the padding): d[(r*6+s)*L + l].
 template <typename T>
 void gather_x(const Conv2dParams& p, const T* x, int64_t n, int64_t ti, int64_t tj, int64_t c0,
               int64_t nc, int64_t L, T* d) {
   const int64_t H = p.in_h, Wd = p.in_w, C = p.in_c;
   const int64_t h0 = 4 * ti - p.pad_top, w0 = 4 * tj - p.pad_left;
-  if (p.layout == Layout::NHWC) {
-    for (int r = 0; r < 6; ++r) {
-      const int64_t h = h0 + r;
-      for (int s = 0; s < 6; ++s) {
-        const int64_t w = w0 + s;
-        T* dst = d + (r * 6 + s) * L;
-        int64_t l = 0;
-        if (h >= 0 && h < H && w >= 0 && w < Wd) {
-          const T* src = x + ((n * H + h) * Wd + w) * C + c0;
-          for (; l < nc; ++l) dst[l] = src[l];
-        }
-        for (; l < L; ++l) dst[l] = T(0);
-      }
+  if (p.layout == Layout::NCHW) {
+    std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(36 * L));
+    const int64_t r0 = std::max<int64_t>(0, -h0), r1 = std::min<int64_t>(6, H - h0);
+    const int64_t s0 = std::max<int64_t>(0, -w0), s1 = std::min<int64_t>(6, Wd - w0);
+    for (int64_t l = 0; l < nc; ++l) {
+      const T* plane = x + (n * C + c0 + l) * H * Wd;
+      for (int64_t r = r0; r < r1; ++r)
+        for (int64_t s = s0; s < s1; ++s) d[(r * 6 + s) * L + l] = plane[(h0 + r) * Wd + w0 + s];
     }
     return;
   }
-  std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(36 * L));
-  const int64_t r0 = std::max<int64_t>(0, -h0), r1 = std::min<int64_t>(6, H - h0);
-  const int64_t s0 = std::max<int64_t>(0, -w0), s1 = std::min<int64_t>(6, Wd - w0);
-  for (int64_t l = 0; l < nc; ++l) {
-    const T* plane = x + (n * C + c0 + l) * H * Wd;
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* row = plane + (h0 + r) * Wd + w0;
-      for (int64_t s = s0; s < s1; ++s) d[(r * 6 + s) * L + l] = row[s];
+  for (int r = 0; r < 6; ++r) {
+    const int64_t h = h0 + r;
+    for (int s = 0; s < 6; ++s) {
+      const int64_t w = w0 + s;
+      T* dst = d + (r * 6 + s) * L;
+      int64_t l = 0;
+      if (h >= 0 && h < H && w >= 0 && w < Wd) {
+        const T* src = x + ((n * H + h) * Wd + w) * C + c0;
+        for (; l < nc; ++l) dst[l] = src[l];
+      }
+      for (; l < L; ++l) dst[l] = T(0);
     }
   }
 }
 
-// An interior tile of an NCHW image, channels [c0, c0 + nc) with nc a multiple of 8, through
-// the kernel's 8-lane row gather (8x8 transposes); lanes past nc are zeroed.
+// 1 when a[0, n) holds a NaN or an infinity (x - x is 0 exactly for finite x); an integer OR
+// reduction, so it vectorises (a float sum of x * 0 would be one serial add chain).
 template <typename T>
-void gather_rows(const Conv2dParams& p, const T* x, int64_t n, int64_t h0, int64_t w0,
-                 int64_t c0, int64_t nc, int64_t L, const T** rows, const T* ones, T* d) {
-  const WinoKernel<T>& wk = kernels().wino<T>();
-  const int64_t HW = p.in_h * p.in_w;
-  const T* base = x + (n * p.in_c + c0) * HW + h0 * p.in_w + w0;
-  for (int64_t l0 = 0; l0 < nc; l0 += 8) {
-    for (int64_t r = 0; r < 6; ++r)
-      for (int64_t i = 0; i < 8; ++i) rows[r * 8 + i] = base + (l0 + i) * HW + r * p.in_w;
-    wk.gather_rows8(d, rows, ones, L, l0);
-  }
-  if (nc < L)
-    for (int64_t rs = 0; rs < 36; ++rs)
-      for (int64_t l = nc; l < L; ++l) d[rs * L + l] = T(0);
+int non_finite(const T* a, int64_t n) {
+  int bad = 0;
+  for (int64_t i = 0; i < n; ++i) bad |= !(a[i] - a[i] == T(0));
+  return bad;
 }
 
-// The grad_y tile of tile (n, ti, tj), channels [o0, o0 + no) in the lanes (zeros past the
-// output): d[(a*4+b)*L + l].
+// The grad_y tile of tile (n, ti, tj) (as gather_x), channels [o0, o0 + no) in the lanes
+// (zeros past them and past the output): d[(a*4+b)*L + l].
 template <typename T>
 void gather_dy(const Conv2dParams& p, const T* dy, int64_t n, int64_t ti, int64_t tj,
                int64_t o0, int64_t no, int64_t L, T* d) {
   const int64_t Ho = p.out_h, Wo = p.out_w, O = p.out_c;
   const int64_t h0 = 4 * ti, w0 = 4 * tj;
-  if (p.layout == Layout::NHWC) {
-    for (int a = 0; a < 4; ++a) {
-      const int64_t h = h0 + a;
-      for (int b = 0; b < 4; ++b) {
-        const int64_t w = w0 + b;
-        T* dst = d + (a * 4 + b) * L;
-        int64_t l = 0;
-        if (h < Ho && w < Wo) {
-          const T* src = dy + ((n * Ho + h) * Wo + w) * O + o0;
-          for (; l < no; ++l) dst[l] = src[l];
-        }
-        for (; l < L; ++l) dst[l] = T(0);
-      }
+  if (p.layout == Layout::NCHW) {
+    std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(16 * L));
+    const int64_t a1 = std::min<int64_t>(4, Ho - h0), b1 = std::min<int64_t>(4, Wo - w0);
+    for (int64_t l = 0; l < no; ++l) {
+      const T* plane = dy + (n * O + o0 + l) * Ho * Wo;
+      for (int64_t a = 0; a < a1; ++a)
+        for (int64_t b = 0; b < b1; ++b) d[(a * 4 + b) * L + l] = plane[(h0 + a) * Wo + w0 + b];
     }
     return;
   }
-  std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(16 * L));
-  const int64_t a1 = std::min<int64_t>(4, Ho - h0), b1 = std::min<int64_t>(4, Wo - w0);
-  for (int64_t l = 0; l < no; ++l) {
-    const T* plane = dy + (n * O + o0 + l) * Ho * Wo;
-    for (int64_t a = 0; a < a1; ++a) {
-      const T* row = plane + (h0 + a) * Wo + w0;
-      for (int64_t b = 0; b < b1; ++b) d[(a * 4 + b) * L + l] = row[b];
+  for (int a = 0; a < 4; ++a) {
+    const int64_t h = h0 + a;
+    for (int b = 0; b < 4; ++b) {
+      const int64_t w = w0 + b;
+      T* dst = d + (a * 4 + b) * L;
+      int64_t l = 0;
+      if (h < Ho && w < Wo) {
+        const T* src = dy + ((n * Ho + h) * Wo + w) * O + o0;
+        for (; l < no; ++l) dst[l] = src[l];
+      }
+      for (; l < L; ++l) dst[l] = T(0);
     }
   }
 }
@@ -233,8 +236,8 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
   const int64_t per = round_up(pl.per_thread, 16);
   AlignedArray<T> scratch(checked_mul(per, pl.threads, "workspace size"));
   const int64_t tasks = pl.chunks * pl.ncb * pl.nob;
-  static const std::vector<T> ones(36 * kMaxLanes, T(1));  // the row gather's mask
-  FC_CHECK(L <= kMaxLanes, "winograd_weight_grad", "too many transform lanes");
+  std::vector<unsigned char> zeroed(pl.threads, 0);
+  const bool pack = pl.xpack > 0;
   AlignedArray<unsigned char> bad(tasks + div_up(wsize, kSumBlock));
   parallel_for(tasks, pl.threads, [&](int64_t task, int tid) {
     const int64_t k = task / (pl.ncb * pl.nob), cbi = (task / pl.nob) % pl.ncb,
@@ -242,13 +245,27 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
     const int64_t c0 = cbi * pl.cb, nc = std::min(pl.cb, C - c0);
     const int64_t o0 = obi * pl.ob, no = std::min(pl.ob, O - o0);
     const int64_t cbv = round_up(nc, L), obm = round_up(no, L), nt = pl.nt;
-    T* S = scratch.data() + tid * per;
+    // NCHW image copies first (the same place for every task of the thread), then S, V, M,
+    // the gathered tiles and the filter tiles (sized by this task's blocks)
+    T* xb = scratch.data() + tid * per;
+    T* yb = xb + pl.xpack;
+    T* S = yb + pl.ypack;
     T* V = S + 36 * nc * obm;
     T* M = V + 36 * nt * cbv;
     T* d = M + 36 * nt * obm;
     T* e = d + 36 * L;
     T* g = e + 16 * L;
-    const T* rows[48];
+    // NCHW: zero-bordered channels-last copies of one image's channel blocks, xb [4*th + 2]
+    // [xw][cb] with the image at (pad_top, pad_left) and yb [4*th][yw][ob] (the plan's block
+    // sizes: the same layout for every task), so every tile is read in place like an interior
+    // NHWC one. Zeroed once per thread: only the interiors are rewritten (lanes past a smaller
+    // last block keep values of an earlier block that no output reads).
+    const int64_t xw = 4 * pl.tw + 2, yw = 4 * pl.tw;
+    if (pack && !zeroed[tid]) {
+      std::memset(static_cast<void*>(xb), 0, sizeof(T) * static_cast<size_t>(pl.xpack + pl.ypack));
+      zeroed[tid] = 1;
+    }
+    int64_t packed = -1;
     const int64_t t0 = k * pl.per_chunk, t1 = std::min(pl.tiles, t0 + pl.per_chunk);
     SmallcArgs<T> A;
     A.a_is = 0;
@@ -265,33 +282,39 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
       for (int64_t j = 0; j < nb; ++j) {
         const int64_t t = tb + j, n = t / pl.tiles_img, ti = (t % pl.tiles_img) / pl.tw,
                       tj = t % pl.tw;
+        if (pack && n != packed) {  // the task's channel blocks of image n, channels-last
+          pack_channels_last(x + (n * C + c0) * p.in_h * p.in_w, true, nc, p.in_h, p.in_w,
+                             p.pad_top, p.pad_left, xw, pl.cb, xb);
+          pack_channels_last(dy + (n * O + o0) * p.out_h * p.out_w, true, no, p.out_h,
+                             p.out_w, 0, 0, yw, pl.ob, yb);
+          packed = n;
+        }
         const int64_t h0 = 4 * ti - p.pad_top, w0 = 4 * tj - p.pad_left;
         const bool x_inside = h0 >= 0 && h0 + 6 <= p.in_h && w0 >= 0 && w0 + 6 <= p.in_w;
         const bool dy_inside = 4 * ti + 4 <= p.out_h && 4 * tj + 4 <= p.out_w;
         for (int64_t c = 0; c < cbv; c += L) {
-          const int64_t lanes = std::max<int64_t>(0, std::min(L, nc - c));
           T* v = V + j * cbv + c;
-          if (!nchw && x_inside && lanes == L) {  // channels-last tile read in place
+          if (pack) {
+            wk.in_at(xb + (4 * ti * xw + 4 * tj) * pl.cb + c, xw * pl.cb, pl.cb, v, nt * cbv);
+          } else if (!nchw && x_inside && c + L <= nc) {  // channels-last tile read in place
             wk.in_at(x + ((n * p.in_h + h0) * p.in_w + w0) * C + c0 + c, p.in_w * C, C, v,
                      nt * cbv);
-            continue;
+          } else {
+            gather_x(p, x, n, ti, tj, c0 + c, std::max<int64_t>(0, std::min(L, nc - c)), L, d);
+            wk.in_at(d, 6 * L, L, v, nt * cbv);
           }
-          if (nchw && x_inside && wk.gather_rows8 && lanes % 8 == 0)  // 8x8 transposes
-            gather_rows(p, x, n, h0, w0, c0 + c, lanes, L, rows, ones.data(), d);
-          else
-            gather_x(p, x, n, ti, tj, c0 + c, lanes, L, d);
-          wk.in_at(d, 6 * L, L, v, nt * cbv);
         }
         for (int64_t o = 0; o < obm; o += L) {
-          const int64_t lanes = std::max<int64_t>(0, std::min(L, no - o));
           T* m = M + j * obm + o;
-          if (!nchw && dy_inside && lanes == L) {
+          if (pack) {
+            wk.dy(yb + (4 * ti * yw + 4 * tj) * pl.ob + o, yw * pl.ob, pl.ob, m, nt * obm);
+          } else if (!nchw && dy_inside && o + L <= no) {
             wk.dy(dy + ((n * p.out_h + 4 * ti) * p.out_w + 4 * tj) * O + o0 + o, p.out_w * O,
                   O, m, nt * obm);
-            continue;
+          } else {
+            gather_dy(p, dy, n, ti, tj, o0 + o, std::max<int64_t>(0, std::min(L, no - o)), L, e);
+            wk.dy(e, 4 * L, L, m, nt * obm);
           }
-          gather_dy(p, dy, n, ti, tj, o0 + o, lanes, L, e);
-          wk.dy(e, 4 * L, L, m, nt * obm);
         }
       }
       A.nt = nb;
@@ -306,24 +329,28 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
     // G^T S G for every (c, o) of the block, into dw (chunk 0) or the chunk's partial, in the
     // caller's weight layout
     T* out = k == 0 ? dw : partial.data() + (k - 1) * wsize;
-    T chk = T(0);  // x * 0: 0 for finite x, NaN otherwise
-    for (int64_t c = 0; c < nc; ++c)
+    int bad_task = 0;
+    for (int64_t c = 0; c < nc; c += kFilterRun)
       for (int64_t o = 0; o < no; o += L) {
-        wk.dw(S + c * obm + o, nc * obm, g);
-        const int64_t nl = std::min(L, no - o);
-        for (int64_t ab = 0; ab < 9; ++ab) {
-          const T* src = g + ab * L;
-          for (int64_t l = 0; l < nl; ++l) chk += src[l] * T(0);
-          if (nchw) {  // OIHW
-            T* dst = out + ((o0 + o) * C + c0 + c) * 9 + ab;
-            for (int64_t l = 0; l < nl; ++l) dst[l * C * 9] = src[l];
-          } else {  // HWIO
-            T* dst = out + (ab * C + c0 + c) * O + o0 + o;
-            for (int64_t l = 0; l < nl; ++l) dst[l] = src[l];
-          }
+        const int64_t nl = std::min(L, no - o), ncr = std::min(kFilterRun, nc - c);
+        for (int64_t cc = 0; cc < ncr; ++cc) {
+          T* gc = g + cc * 9 * L;
+          wk.dw(S + (c + cc) * obm + o, nc * obm, gc);
+          bad_task |= non_finite(gc, 9 * L);
+          if (!nchw)  // HWIO: the lanes are contiguous output channels
+            for (int64_t ab = 0; ab < 9; ++ab) {
+              T* dst = out + (ab * C + c0 + c + cc) * O + o0 + o;
+              for (int64_t l = 0; l < nl; ++l) dst[l] = gc[ab * L + l];
+            }
         }
+        if (nchw)  // OIHW: per output channel, the ncr x 9 taps are one contiguous run
+          for (int64_t l = 0; l < nl; ++l) {
+            T* dst = out + ((o0 + o + l) * C + c0 + c) * 9;
+            for (int64_t cc = 0; cc < ncr; ++cc)
+              for (int64_t ab = 0; ab < 9; ++ab) dst[cc * 9 + ab] = g[(cc * 9 + ab) * L + l];
+          }
       }
-    bad.data()[task] = chk == chk ? 0 : 1;
+    bad.data()[task] = static_cast<unsigned char>(bad_task);
   });
   // dw = ((chunk 0 + chunk 1) + chunk 2) + ..., element by element
   const int64_t nblk = pl.chunks > 1 ? div_up(wsize, kSumBlock) : 0;
@@ -333,9 +360,7 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
       const T* src = partial.data() + (k - 1) * wsize;
       for (int64_t e = e0; e < e1; ++e) dw[e] += src[e];
     }
-    T chk = T(0);
-    for (int64_t e = e0; e < e1; ++e) chk += dw[e] * T(0);
-    bad.data()[tasks + b] = chk == chk ? 0 : 1;
+    bad.data()[tasks + b] = static_cast<unsigned char>(non_finite(dw + e0, e1 - e0));
   });
   for (int64_t i = 0; i < tasks + nblk; ++i)
     if (bad.data()[i]) return false;
