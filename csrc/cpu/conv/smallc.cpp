@@ -101,22 +101,17 @@ FC_NOINLINE void change_layout(const SmallcKernel<T>& k, bool to_planes, const T
 }
 
 // Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a channels-last
-// buffer [.][Wp][ld] (ld >= C elements per pixel) at row `top`, column `left`; the border and
-// the lanes past C are left as they are (zero). NCHW rows go through change_layout's block
-// transposes, one row of each plane at a time.
+// buffer [.][Wp][C] at row `top`, column `left`; the border is left as it is (zero). NCHW rows
+// go through change_layout's block transposes, one row of each plane at a time.
 template <typename T>
 FC_NOINLINE void pack_image(const SmallcKernel<T>& k, const T* src, bool nchw, int64_t C,
-                            int64_t H, int64_t W, int64_t top, int64_t left, int64_t Wp,
-                            int64_t ld, T* dst) {
+                            int64_t H, int64_t W, int64_t top, int64_t left, int64_t Wp, T* dst) {
   for (int64_t h = 0; h < H; ++h) {
-    T* d = dst + ((h + top) * Wp + left) * ld;
-    if ((!nchw || C == 1) && ld == C)
+    T* d = dst + ((h + top) * Wp + left) * C;
+    if (!nchw || C == 1)
       std::memcpy(d, src + h * W * C, sizeof(T) * static_cast<size_t>(W * C));
-    else if (!nchw)
-      for (int64_t w = 0; w < W; ++w)
-        std::memcpy(d + w * ld, src + (h * W + w) * C, sizeof(T) * static_cast<size_t>(C));
     else
-      change_layout(k, false, src + h * W, ld, W, C, d, H * W);
+      change_layout(k, false, src + h * W, C, W, C, d, H * W);
   }
 }
 
@@ -427,7 +422,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
       if (planar)
         pack_planar(xn, true, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
       else if (!direct_x)
-        pack_image(k, xn, nchw, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, C, buf);
+        pack_image(k, xn, nchw, C, p.in_h, p.in_w, p.pad_top, p.pad_left, Wp, buf);
       T* db = buf + xs;
       if (nchw)
         change_layout(k, false, dyn, Kp, P, K, db);
@@ -463,15 +458,7 @@ void smallc_weight_grad(const Conv2dParams& p, const T* dy, const T* x, T* dw) {
   }
 }
 
-template <typename T>
-void pack_channels_last(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
-                        int64_t left, int64_t Wp, int64_t ld, T* dst) {
-  pack_image(kernels().smallc<T>(), src, nchw, C, H, W, top, left, Wp, ld, dst);
-}
-
 #define FC_INSTANTIATE(T)                                                                      \
-  template void pack_channels_last<T>(const T*, bool, int64_t, int64_t, int64_t, int64_t,       \
-                                      int64_t, int64_t, int64_t, T*);                          \
   template void smallc_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*);     \
   template void smallc_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);            \
   template void smallc_weight_grad<T>(const Conv2dParams&, const T*, const T*, T*);

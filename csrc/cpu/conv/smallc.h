@@ -22,13 +22,6 @@ bool smallc_few_channels(const Conv2dParams& p);
 // partials) stays within 1/4 of the layer's im2col buffer: the selector's memory bound.
 bool smallc_fits(const Conv2dParams& p, ConvOp op);
 
-// Copies one image (NCHW [C][H][W] or NHWC [H][W][C]) into the interior of a channels-last
-// buffer [.][Wp][ld] (ld >= C elements per pixel) at row `top`, column `left`, leaving the
-// border and the lanes past C as they are; NCHW through the kernels' block transposes.
-template <typename T>
-void pack_channels_last(const T* src, bool nchw, int64_t C, int64_t H, int64_t W, int64_t top,
-                        int64_t left, int64_t Wp, int64_t ld, T* dst);
-
 template <typename T>
 void smallc_forward(const Conv2dParams& p, const T* x, const T* weight, const T* bias, T* y);
 template <typename T>

@@ -15,7 +15,7 @@
 // at the end G^T S G gives its block of the filter gradient. Channels-last (NHWC) tiles are
 // transformed in place (edge tiles gathered with zeros first); NCHW images are copied one at a
 // time, the task's channel blocks only, into zero-bordered channels-last buffers (8x8 block
-// transposes) and transformed in place there. The tiles are cut into a number
+// transposes over whole planes) and transformed in place there. The tiles are cut into a number
 // of chunks fixed by the shape (never the thread count), summed in chunk order: every element
 // of S adds its tiles in increasing order, so the result does not depend on the threads or the
 // blocking. Per-thread S, V and M blocks, plus the chunk partials, stay within the same memory
@@ -31,7 +31,6 @@
 
 #include "common/check.h"
 #include "common/workspace.h"
-#include "cpu/conv/smallc.h"
 #include "cpu/conv/winograd.h"
 #include "cpu/dispatch.h"
 #include "cpu/parallel.h"
@@ -183,6 +182,61 @@ void gather_x(const Conv2dParams& p, const T* x, int64_t n, int64_t ti, int64_t 
   }
 }
 
+// NCHW planes [C][H][W] (plane stride H*W) into the interior of a channels-last buffer
+// [.][Wp][ld] at row `top`, column `left`: dst[((h + top)*Wp + left + w)*ld + c]. Each plane is
+// taken as one run of H*W pixels, so the kernel's tb x tb block transposes cover it whatever
+// the width (14-wide rows would leave 6 of every 14 pixels to scalar copies row by row); a
+// transposed block goes through a small buffer, each pixel's tb channels stored where that
+// pixel lies. The tails are copied element by element.
+template <typename T, int TB>
+void planes_to_channels_last_tb(const SmallcKernel<T>& k, const T* src, int64_t C, int64_t H,
+                                int64_t W, int64_t top, int64_t left, int64_t Wp, int64_t ld,
+                                T* dst) {
+  const int64_t P = H * W;
+  const auto at = [&](int64_t q) { return dst + ((q / W + top) * Wp + left + q % W) * ld; };
+  const int64_t cb = TB > 1 ? C / TB * TB : 0, pb = TB > 1 ? P / TB * TB : 0;
+  if (TB > 1 && W % TB == 0) {  // whole blocks in every row: transposed straight into place
+    for (int64_t h = 0; h < H; ++h) {
+      T* row = dst + ((h + top) * Wp + left) * ld;
+      for (int64_t w = 0; w < W; w += TB)
+        for (int64_t c = 0; c < cb; c += TB)
+          k.transpose(src + c * P + h * W + w, P, row + w * ld + c, ld);
+    }
+  } else if (TB > 1) {
+    alignas(64) T t[TB * TB];
+    T* px[TB];
+    for (int64_t q = 0; q < pb; q += TB) {
+      for (int j = 0; j < TB; ++j) px[j] = at(q + j);
+      for (int64_t c = 0; c < cb; c += TB) {
+        k.transpose(src + c * P + q, P, t, TB);  // t[j*TB + i] = channel c+i of pixel q+j
+        for (int j = 0; j < TB; ++j)
+          for (int i = 0; i < TB; ++i) px[j][c + i] = t[j * TB + i];
+      }
+    }
+  }
+  for (int64_t q = 0; q < P; ++q) {
+    T* d = at(q);
+    for (int64_t c = q < pb ? cb : 0; c < C; ++c) d[c] = src[c * P + q];
+  }
+}
+
+// NCHW planes [C][H][W] (plane stride H*W) into the interior of a channels-last buffer
+// [.][Wp][ld] at row `top`, column `left`: dst[((h + top)*Wp + left + w)*ld + c], through the
+// kernel's 8x8 block transposes. Rows of whole blocks are transposed straight into place;
+// otherwise each plane is taken as one run of H*W pixels, so the blocks cover it whatever the
+// width (14-wide rows would leave 6 of every 14 pixels to scalar copies), a transposed block
+// going through a small buffer and each pixel's 8 channels stored where that pixel lies.
+// The tails are copied element by element.
+template <typename T>
+void planes_to_channels_last(const T* src, int64_t C, int64_t H, int64_t W, int64_t top,
+                             int64_t left, int64_t Wp, int64_t ld, T* dst) {
+  const SmallcKernel<T>& k = kernels().smallc<T>();
+  if (k.transpose && k.tb == 8)
+    planes_to_channels_last_tb<T, 8>(k, src, C, H, W, top, left, Wp, ld, dst);
+  else
+    planes_to_channels_last_tb<T, 1>(k, src, C, H, W, top, left, Wp, ld, dst);
+}
+
 // 1 when a[0, n) holds a NaN or an infinity (x - x is 0 exactly for finite x); an integer OR
 // reduction, so it vectorises (a float sum of x * 0 would be one serial add chain).
 template <typename T>
@@ -283,10 +337,10 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
         const int64_t t = tb + j, n = t / pl.tiles_img, ti = (t % pl.tiles_img) / pl.tw,
                       tj = t % pl.tw;
         if (pack && n != packed) {  // the task's channel blocks of image n, channels-last
-          pack_channels_last(x + (n * C + c0) * p.in_h * p.in_w, true, nc, p.in_h, p.in_w,
-                             p.pad_top, p.pad_left, xw, pl.cb, xb);
-          pack_channels_last(dy + (n * O + o0) * p.out_h * p.out_w, true, no, p.out_h,
-                             p.out_w, 0, 0, yw, pl.ob, yb);
+          planes_to_channels_last(x + (n * C + c0) * p.in_h * p.in_w, nc, p.in_h, p.in_w,
+                                  p.pad_top, p.pad_left, xw, pl.cb, xb);
+          planes_to_channels_last(dy + (n * O + o0) * p.out_h * p.out_w, no, p.out_h, p.out_w,
+                                  0, 0, yw, pl.ob, yb);
           packed = n;
         }
         const int64_t h0 = 4 * ti - p.pad_top, w0 = 4 * tj - p.pad_left;
