@@ -625,9 +625,40 @@ bool winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) 
   return true;
 }
 
+template <typename T>
+bool winograd_all_finite(const T* a, int64_t n) {
+  return all_finite(a, n);
+}
+
+template <typename T>
+void winograd_forward_view(const Conv2dParams& p, const T* x, const WinoView& xv, const T* w,
+                           const T* bias, T* y, const WinoView& yv) {
+  FC_CHECK(shape_ok(p), "winograd_forward", "needs a 3x3 stride-1 dilation-1 layer");
+  Corr q = forward_corr(p);
+  q.xn = xv.n; q.xc = xv.c; q.xh = xv.h; q.xw = xv.w;
+  q.yn = yv.n; q.yc = yv.c; q.yh = yv.h; q.yw = yv.w;
+  run(q, x, w, bias, y);
+}
+
+template <typename T>
+void winograd_input_grad_view(const Conv2dParams& p, const T* dy, const WinoView& dyv,
+                              const T* w, T* dx, const WinoView& dxv) {
+  FC_CHECK(shape_ok(p), "winograd_input_grad", "needs a 3x3 stride-1 dilation-1 layer");
+  int64_t f0 = 0;
+  Corr q = input_grad_corr(p, f0);
+  q.xn = dyv.n; q.xc = dyv.c; q.xh = dyv.h; q.xw = dyv.w;
+  q.yn = dxv.n; q.yc = dxv.c; q.yh = dxv.h; q.yw = dxv.w;
+  run<T>(q, dy, w + f0, nullptr, dx);
+}
+
 #define FC_INSTANTIATE(T)                                                                     \
   template bool winograd_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*); \
-  template bool winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);
+  template bool winograd_input_grad<T>(const Conv2dParams&, const T*, const T*, T*);         \
+  template bool winograd_all_finite<T>(const T*, int64_t);                                   \
+  template void winograd_forward_view<T>(const Conv2dParams&, const T*, const WinoView&,      \
+                                         const T*, const T*, T*, const WinoView&);           \
+  template void winograd_input_grad_view<T>(const Conv2dParams&, const T*, const WinoView&,   \
+                                            const T*, T*, const WinoView&);
 FC_INSTANTIATE(float)
 FC_INSTANTIATE(double)
 

@@ -28,6 +28,24 @@ bool winograd_forward(const Conv2dParams& p, const T* x, const T* weight, const 
 template <typename T>
 bool winograd_input_grad(const Conv2dParams& p, const T* grad_y, const T* weight, T* grad_x);
 
+// A tensor seen through element strides (image, channel, row, column; the channel stride is
+// applied to the global channel index): a dilation phase read or written in place.
+struct WinoView {
+  int64_t n = 0, c = 0, h = 0, w = 0;
+};
+// winograd_forward / winograd_input_grad of the layer p (dilation 1; its sizes are those of
+// the views) on strided views of the input and output, without the NaN/Inf check: the caller
+// checks the whole tensors first (winograd_all_finite).
+template <typename T>
+void winograd_forward_view(const Conv2dParams& p, const T* x, const WinoView& xv,
+                           const T* weight, const T* bias, T* y, const WinoView& yv);
+template <typename T>
+void winograd_input_grad_view(const Conv2dParams& p, const T* grad_y, const WinoView& gyv,
+                              const T* weight, T* grad_x, const WinoView& gxv);
+// True when no element of a[0, n) is NaN or +-Inf (a parallel scan).
+template <typename T>
+bool winograd_all_finite(const T* a, int64_t n);
+
 // The extra memory a Winograd call may use (elements): a quarter of the layer's im2col matrix,
 // N * C * 9 * Ho * Wo, less an allowance for the allocator; at least ~57K elements.
 int64_t winograd_memory_budget(const Conv2dParams& p);

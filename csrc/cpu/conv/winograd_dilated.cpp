@@ -2,13 +2,15 @@
 // reads input rows of one residue class mod d only (a - pad + d*(i + kh)), so the layer splits
 // into d_h * d_w independent 3x3 stride-1 dilation-1 convolutions, one per phase: output
 // phase (a, b) against input phase ((a - pad_top) mod d_h, (b - pad_left) mod d_w) with its
-// own (possibly cropped) padding. Each phase is copied into a compact buffer, run through
-// winograd_forward / winograd_input_grad, and its result written back to its phase positions;
-// the weight gradient is the sum over phases of each phase's winograd_weight_grad.
-// Extra memory: one phase of the input and of the output at a time (about (x + y) / (d_h d_w),
-// the largest phase's buffers reused by all) plus Winograd's own bound for the phase (a
-// quarter of its im2col matrix). NaN / Inf: each phase's Winograd call scans its operands and
-// declines (the caller then runs GEMM over the whole layer).
+// own (possibly cropped) padding. The forward pass and the input gradient run each phase in
+// place, through strided views of the input and output (rows and columns d apart; NCHW inputs
+// are copied compact first, one phase at a time, so their tile rows stay contiguous for the
+// vector gathers): extra memory is Winograd's own bound for the phase (a quarter of its
+// im2col matrix), plus the NCHW input phase (about x / (d_h d_w)); NaN / Inf in
+// the operands (scanned once, in parallel, before any phase) make them decline, and the caller
+// runs GEMM. The weight gradient copies each phase of x and grad_y into compact buffers (one
+// phase at a time: about (x + y) / (d_h d_w)) and sums the phases' winograd_weight_grad; it
+// declines when a phase's result holds a NaN/Inf.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -141,24 +143,53 @@ bool dilated_winograd_applicable(const Conv2dParams& p) {
   return true;
 }
 
+// Element strides of the full tensor [n][c][h][w] (NCHW) or [n][h][w][c] (NHWC).
+WinoView full_view(bool nchw, int64_t C, int64_t H, int64_t W) {
+  WinoView v;
+  if (nchw) {
+    v.w = 1; v.h = W; v.c = H * W; v.n = C * H * W;
+  } else {
+    v.c = 1; v.w = C; v.h = W * C; v.n = H * W * C;
+  }
+  return v;
+}
+
+// The phase's view: rows and columns d apart, starting at (h0, w0).
+template <typename T>
+T* phase_view(T* base, const WinoView& full, int64_t dh, int64_t dw, int64_t h0, int64_t w0,
+              WinoView& v) {
+  v = full;
+  v.h = full.h * dh;
+  v.w = full.w * dw;
+  return base + h0 * full.h + w0 * full.w;
+}
+
 template <typename T>
 bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                               T* y) {
   const bool nchw = p.layout == Layout::NCHW;
-  // (Each phase's Winograd call checks its operands for NaN / Inf and declines, so the caller
-  // falls back to GEMM, which rewrites y; no serial pre-scan of x.)
-  const PhaseSizes sz = phase_sizes(p, "conv2d");
-  AlignedArray<T> xs(sz.in), ys(sz.out);
+  if (!winograd_all_finite(w, p.out_c * p.in_cg() * 9) ||
+      !winograd_all_finite(x, p.batch * p.in_c * p.in_h * p.in_w))
+    return false;
+  const WinoView xf = full_view(nchw, p.in_c, p.in_h, p.in_w);
+  const WinoView yf = full_view(nchw, p.out_c, p.out_h, p.out_w);
+  // NCHW: the input phase copied compact, so the tiles' rows are contiguous (vector gathers)
+  AlignedArray<T> xs(nchw ? phase_sizes(p, "conv2d").in : 0);
   for (int64_t a = 0; a < p.dil_h; ++a)
     for (int64_t b = 0; b < p.dil_w; ++b) {
       Conv2dParams q;
       AxisPhase ph, pw;
       FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d", "dilated Winograd phase");
-      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
-                 const_cast<T*>(x), xs.data(), true);
-      if (!winograd_forward(q, xs.data(), w, bias, ys.data())) return false;
-      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
-                 y, ys.data(), false);
+      WinoView xv, yv;
+      const T* xp = phase_view(x, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
+      if (nchw) {
+        copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
+                   const_cast<T*>(x), xs.data(), true);
+        xp = xs.data();
+        xv = full_view(nchw, p.in_c, q.in_h, q.in_w);
+      }
+      T* yp = phase_view(y, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
+      winograd_forward_view(q, xp, xv, w, bias, yp, yv);
     }
   return true;
 }
@@ -166,24 +197,33 @@ bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, con
 template <typename T>
 bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w, T* dx) {
   const bool nchw = p.layout == Layout::NCHW;
-  const PhaseSizes sz = phase_sizes(p, "conv2d_input_grad");
-  AlignedArray<T> dys(sz.out), dxs(sz.in);
+  if (!winograd_all_finite(w, p.out_c * p.in_cg() * 9) ||
+      !winograd_all_finite(dy, p.batch * p.out_c * p.out_h * p.out_w))
+    return false;
   // Input elements outside every phase's cropped sub-image are read by no output: zero.
   const int64_t nx = p.batch * p.in_c * p.in_h * p.in_w;
   parallel_for((nx + 65535) / 65536, [&](int64_t t, int) {
     const int64_t e0 = t * 65536, e1 = std::min(nx, e0 + 65536);
     std::memset(static_cast<void*>(dx + e0), 0, sizeof(T) * static_cast<size_t>(e1 - e0));
   });
+  const WinoView xf = full_view(nchw, p.in_c, p.in_h, p.in_w);
+  const WinoView yf = full_view(nchw, p.out_c, p.out_h, p.out_w);
+  AlignedArray<T> dys(nchw ? phase_sizes(p, "conv2d_input_grad").out : 0);  // as the forward
   for (int64_t a = 0; a < p.dil_h; ++a)
     for (int64_t b = 0; b < p.dil_w; ++b) {
       Conv2dParams q;
       AxisPhase ph, pw;
       FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_input_grad", "dilated Winograd phase");
-      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
-                 const_cast<T*>(dy), dys.data(), true);
-      if (!winograd_input_grad(q, dys.data(), w, dxs.data())) return false;
-      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true, dx,
-                 dxs.data(), false);
+      WinoView xv, yv;
+      T* xp = phase_view(dx, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
+      const T* yp = phase_view(dy, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
+      if (nchw) {
+        copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+                   const_cast<T*>(dy), dys.data(), true);
+        yp = dys.data();
+        yv = full_view(nchw, p.out_c, q.out_h, q.out_w);
+      }
+      winograd_input_grad_view(q, yp, yv, w, xp, xv);
     }
   return true;
 }
