@@ -102,13 +102,18 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want, bool 
   // per tile and channel (NCHW without image copies: scalar gathers)
   const double cx = nchw ? (pack ? 4.0 : 10.0) : 3.0, cdy = nchw ? (pack ? 3.0 : 8.0) : 2.0;
   double best = 0;
-  for (int64_t kc = 1; kc <= div_up(C, L); ++kc) {
+  // block counts 1..16, then ~25 % apart: a bounded search (~50 candidates per axis) even for
+  // very wide layers
+  const auto next = [](int64_t k) { return k < 16 ? k + 1 : k + k / 4; };
+  for (int64_t kc = 1, prev_cb = -1; kc <= div_up(C, L); kc = next(kc)) {
     const int64_t cb = round_up(div_up(C, kc), L);
-    if (kc > 1 && cb == round_up(div_up(C, kc - 1), L)) continue;
+    if (cb == prev_cb) continue;
+    prev_cb = cb;
     const int64_t ncb = div_up(C, cb);
-    for (int64_t ko = 1; ko <= div_up(O, L); ++ko) {
+    for (int64_t ko = 1, prev_ob = -1; ko <= div_up(O, L); ko = next(ko)) {
       const int64_t ob = round_up(div_up(O, ko), L);
-      if (ko > 1 && ob == round_up(div_up(O, ko - 1), L)) continue;
+      if (ob == prev_ob) continue;
+      prev_ob = ob;
       const int64_t nob = div_up(O, ob);
       for (int64_t nt : {4, 8, 16, 24, 32, 48, 64, 96}) {
         if (nt > round_up(pl.per_chunk, 8)) break;
