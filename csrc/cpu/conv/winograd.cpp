@@ -223,8 +223,12 @@ struct Runner {
       return;
     }
     if (MR == 6 && rows == 6 && q.fc == 1) {  // HWIO input gradient: channels contiguous
+      // (the 6 rows of the 9 taps lie far apart, 54 short runs per panel step that the
+      // hardware prefetchers do not follow: the same runs of the next step are prefetched)
       for (int64_t r = 0; r < 6; ++r) {
         const T* s = f0 + r * q.fo;
+        const char* nx = reinterpret_cast<const char*>(s + cbl);
+        for (int64_t b = 0; b < cbl * int64_t(sizeof(T)); b += 64) __builtin_prefetch(nx + b);
         for (int64_t c = 0; c < cbl; ++c) t[c * 6 + r] = s[c];
       }
       return;
