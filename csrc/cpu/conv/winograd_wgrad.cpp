@@ -99,8 +99,10 @@ WgPlan make_wg_plan(const Conv2dParams& p, int64_t L, int64_t W, int want, bool 
   pl.per_chunk = div_up(pl.tiles, pl.chunks);
   pl.chunks = div_up(pl.tiles, pl.per_chunk);
   pl.shared = (pl.chunks - 1) * 9 * C * O;
-  // per tile and channel (NCHW without image copies: scalar gathers)
-  const double cx = nchw ? (pack ? 4.0 : 10.0) : 3.0, cdy = nchw ? (pack ? 3.0 : 8.0) : 2.0;
+  // per tile and channel, the transform and its share of the gathers or image copies: NCHW
+  // copies are transposes of the task's channel blocks, repeated per o-block (x) and c-block
+  // (grad_y), about 12-16 % of r3x3_256@14 (perf); without copies, scalar gathers
+  const double cx = nchw ? (pack ? 8.0 : 10.0) : 3.0, cdy = nchw ? 8.0 : 2.0;
   double best = 0;
   // block counts 1..16, then ~25 % apart: a bounded search (~50 candidates per axis) even for
   // very wide layers
