@@ -109,39 +109,7 @@ void copy_phase(const Conv2dParams& p, bool nchw, int64_t N, int64_t C, int64_t 
   }
 }
 
-// Elements of the largest phase sub-problem's input and output (the buffers are allocated
-// once and reused by every phase).
-struct PhaseSizes {
-  int64_t in = 0, out = 0;
-};
 
-PhaseSizes phase_sizes(const Conv2dParams& p, const char* fn) {
-  PhaseSizes m;
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      FC_CHECK(phase_params(p, a, b, q, ph, pw), fn, "dilated Winograd phase");
-      m.in = std::max(m.in, checked_mul(checked_mul(q.batch, q.in_c, "phase"), q.in_plane(), "phase"));
-      m.out = std::max(m.out, checked_mul(checked_mul(q.batch, q.out_c, "phase"), q.out_plane(), "phase"));
-    }
-  return m;
-}
-
-}  // namespace
-
-bool dilated_winograd_applicable(const Conv2dParams& p) {
-  if (p.k_h != 3 || p.k_w != 3 || p.stride_h != 1 || p.stride_w != 1) return false;
-  if (p.dil_h == 1 && p.dil_w == 1) return false;
-  if (p.dil_h > 64 || p.dil_w > 64) return false;  // thousands of tiny phases: not worth it
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      if (!phase_params(p, a, b, q, ph, pw) || !winograd_applicable(q)) return false;
-    }
-  return true;
-}
 
 // Element strides of the full tensor [n][c][h][w] (NCHW) or [n][h][w][c] (NHWC).
 WinoView full_view(bool nchw, int64_t C, int64_t H, int64_t W) {
@@ -164,6 +132,52 @@ T* phase_view(T* base, const WinoView& full, int64_t dh, int64_t dw, int64_t h0,
   return base + h0 * full.h + w0 * full.w;
 }
 
+// f(q, ph, pw) for every phase in order; false as soon as a phase is degenerate or f is.
+template <class F>
+bool each_phase(const Conv2dParams& p, F&& f) {
+  for (int64_t a = 0; a < p.dil_h; ++a)
+    for (int64_t b = 0; b < p.dil_w; ++b) {
+      Conv2dParams q;
+      AxisPhase ph, pw;
+      if (!phase_params(p, a, b, q, ph, pw) || !f(q, ph, pw)) return false;
+    }
+  return true;
+}
+
+// Elements of the largest phase sub-problem's input and output (the buffers are allocated
+// once and reused by every phase).
+struct PhaseSizes {
+  int64_t in = 0, out = 0;
+};
+
+PhaseSizes phase_sizes(const Conv2dParams& p, const char* fn) {
+  PhaseSizes m;
+  FC_CHECK(each_phase(p, [&](const Conv2dParams& q, const AxisPhase&, const AxisPhase&) {
+             m.in = std::max(m.in, checked_mul(checked_mul(q.batch, q.in_c, "phase"),
+                                               q.in_plane(), "phase"));
+             m.out = std::max(m.out, checked_mul(checked_mul(q.batch, q.out_c, "phase"),
+                                                 q.out_plane(), "phase"));
+             return true;
+           }),
+           fn, "dilated Winograd phase");
+  return m;
+}
+
+// Dilated 3x3 stride-1 layers of at most 64 x 64 phases (thousands of tiny phases: not worth it).
+bool dilated_shape_ok(const Conv2dParams& p) {
+  return p.k_h == 3 && p.k_w == 3 && p.stride_h == 1 && p.stride_w == 1 &&
+         (p.dil_h > 1 || p.dil_w > 1) && p.dil_h <= 64 && p.dil_w <= 64;
+}
+
+}  // namespace
+
+bool dilated_winograd_applicable(const Conv2dParams& p) {
+  return dilated_shape_ok(p) &&
+         each_phase(p, [](const Conv2dParams& q, const AxisPhase&, const AxisPhase&) {
+           return winograd_applicable(q);
+         });
+}
+
 template <typename T>
 bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias,
                               T* y) {
@@ -175,23 +189,19 @@ bool dilated_winograd_forward(const Conv2dParams& p, const T* x, const T* w, con
   const WinoView yf = full_view(nchw, p.out_c, p.out_h, p.out_w);
   // NCHW: the input phase copied compact, so the tiles' rows are contiguous (vector gathers)
   AlignedArray<T> xs(nchw ? phase_sizes(p, "conv2d").in : 0);
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d", "dilated Winograd phase");
-      WinoView xv, yv;
-      const T* xp = phase_view(x, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
-      if (nchw) {
-        copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
-                   const_cast<T*>(x), xs.data(), true);
-        xp = xs.data();
-        xv = full_view(nchw, p.in_c, q.in_h, q.in_w);
-      }
-      T* yp = phase_view(y, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
-      winograd_forward_view(q, xp, xv, w, bias, yp, yv);
+  return each_phase(p, [&](const Conv2dParams& q, const AxisPhase& ph, const AxisPhase& pw) {
+    WinoView xv, yv;
+    const T* xp = phase_view(x, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
+    if (nchw) {
+      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
+                 const_cast<T*>(x), xs.data(), true);
+      xp = xs.data();
+      xv = full_view(nchw, p.in_c, q.in_h, q.in_w);
     }
-  return true;
+    T* yp = phase_view(y, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
+    winograd_forward_view(q, xp, xv, w, bias, yp, yv);
+    return true;
+  });
 }
 
 template <typename T>
@@ -209,36 +219,26 @@ bool dilated_winograd_input_grad(const Conv2dParams& p, const T* dy, const T* w,
   const WinoView xf = full_view(nchw, p.in_c, p.in_h, p.in_w);
   const WinoView yf = full_view(nchw, p.out_c, p.out_h, p.out_w);
   AlignedArray<T> dys(nchw ? phase_sizes(p, "conv2d_input_grad").out : 0);  // as the forward
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_input_grad", "dilated Winograd phase");
-      WinoView xv, yv;
-      T* xp = phase_view(dx, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
-      const T* yp = phase_view(dy, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
-      if (nchw) {
-        copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
-                   const_cast<T*>(dy), dys.data(), true);
-        yp = dys.data();
-        yv = full_view(nchw, p.out_c, q.out_h, q.out_w);
-      }
-      winograd_input_grad_view(q, yp, yv, w, xp, xv);
+  return each_phase(p, [&](const Conv2dParams& q, const AxisPhase& ph, const AxisPhase& pw) {
+    WinoView xv, yv;
+    T* xp = phase_view(dx, xf, p.dil_h, p.dil_w, ph.in0, pw.in0, xv);
+    const T* yp = phase_view(dy, yf, p.dil_h, p.dil_w, ph.out0, pw.out0, yv);
+    if (nchw) {
+      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+                 const_cast<T*>(dy), dys.data(), true);
+      yp = dys.data();
+      yv = full_view(nchw, p.out_c, q.out_h, q.out_w);
     }
-  return true;
+    winograd_input_grad_view(q, yp, yv, w, xp, xv);
+    return true;
+  });
 }
 
 bool dilated_winograd_weight_grad_applicable(const Conv2dParams& p) {
-  if (p.k_h != 3 || p.k_w != 3 || p.stride_h != 1 || p.stride_w != 1 || p.groups != 1)
-    return false;
-  if ((p.dil_h == 1 && p.dil_w == 1) || p.dil_h > 64 || p.dil_w > 64) return false;
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      if (!phase_params(p, a, b, q, ph, pw) || !winograd_weight_grad_applicable(q)) return false;
-    }
-  return true;
+  return p.groups == 1 && dilated_shape_ok(p) &&
+         each_phase(p, [](const Conv2dParams& q, const AxisPhase&, const AxisPhase&) {
+           return winograd_weight_grad_applicable(q);
+         });
 }
 
 // dw = the phases' weight gradients summed in phase order (a fixed order: bitwise the same for
@@ -250,24 +250,20 @@ bool dilated_winograd_weight_grad(const Conv2dParams& p, const T* dy, const T* x
   const int64_t wsize = 9 * p.in_c * p.out_c;
   AlignedArray<T> xs(sz.in), dys(sz.out), part(wsize);
   bool first = true;
-  for (int64_t a = 0; a < p.dil_h; ++a)
-    for (int64_t b = 0; b < p.dil_w; ++b) {
-      Conv2dParams q;
-      AxisPhase ph, pw;
-      FC_CHECK(phase_params(p, a, b, q, ph, pw), "conv2d_weight_grad", "dilated Winograd phase");
-      copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
-                 const_cast<T*>(x), xs.data(), true);
-      copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
-                 const_cast<T*>(dy), dys.data(), true);
-      if (!winograd_weight_grad(q, dys.data(), xs.data(), first ? dw : part.data())) return false;
-      if (!first)
-        parallel_for((wsize + 4095) / 4096, [&](int64_t t, int) {
-          const int64_t e0 = t * 4096, e1 = std::min(wsize, e0 + 4096);
-          for (int64_t e = e0; e < e1; ++e) dw[e] += part.data()[e];
-        });
-      first = false;
-    }
-  return true;
+  return each_phase(p, [&](const Conv2dParams& q, const AxisPhase& ph, const AxisPhase& pw) {
+    copy_phase(p, nchw, p.batch, p.in_c, p.in_h, p.in_w, ph, q.in_h, pw, q.in_w, true,
+               const_cast<T*>(x), xs.data(), true);
+    copy_phase(p, nchw, p.batch, p.out_c, p.out_h, p.out_w, ph, q.out_h, pw, q.out_w, false,
+               const_cast<T*>(dy), dys.data(), true);
+    if (!winograd_weight_grad(q, dys.data(), xs.data(), first ? dw : part.data())) return false;
+    if (!first)
+      parallel_for((wsize + 4095) / 4096, [&](int64_t t, int) {
+        const int64_t e0 = t * 4096, e1 = std::min(wsize, e0 + 4096);
+        for (int64_t e = e0; e < e1; ++e) dw[e] += part.data()[e];
+      });
+    first = false;
+    return true;
+  });
 }
 
 #define FC_INSTANTIATE(T)                                                                      \

@@ -155,46 +155,37 @@ WgPlan plan_for(const Conv2dParams& p, int want) {
                                             false);
 }
 
-// The input tile of tile (n, ti, tj) (NHWC: the edge tiles, interior ones are read in place;
-// NCHW: layers too small for the image copies), channels [c0, c0 + nc) in the lanes (zeros
-// past them and in the padding): d[(r*6+s)*L + l].
+// The S x S tile at (h0, w0) of image n (H x W, C channels, NCHW or NHWC), channels
+// [c0, c0 + nc) in the lanes, zeros past them and outside the image: d[(r*S + s)*L + l]. For
+// NHWC edge tiles (interior ones are transformed in place) and NCHW layers too small for the
+// image copies; input tiles are 6 x 6 (the padding outside), grad_y tiles 4 x 4.
 template <typename T>
-void gather_x(const Conv2dParams& p, const T* x, int64_t n, int64_t ti, int64_t tj, int64_t c0,
-              int64_t nc, int64_t L, T* d) {
-  const int64_t H = p.in_h, Wd = p.in_w, C = p.in_c;
-  const int64_t h0 = 4 * ti - p.pad_top, w0 = 4 * tj - p.pad_left;
-  if (p.layout == Layout::NCHW) {
-    std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(36 * L));
-    const int64_t r0 = std::max<int64_t>(0, -h0), r1 = std::min<int64_t>(6, H - h0);
-    const int64_t s0 = std::max<int64_t>(0, -w0), s1 = std::min<int64_t>(6, Wd - w0);
+void gather_tile(const T* src, bool nchw, int64_t n, int64_t C, int64_t H, int64_t W,
+                 int64_t h0, int64_t w0, int S, int64_t c0, int64_t nc, int64_t L, T* d) {
+  const int64_t r0 = std::max<int64_t>(0, -h0), r1 = std::min<int64_t>(S, H - h0);
+  const int64_t s0 = std::max<int64_t>(0, -w0), s1 = std::min<int64_t>(S, W - w0);
+  if (nchw) {
+    std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(S * S * L));
     for (int64_t l = 0; l < nc; ++l) {
-      const T* plane = x + (n * C + c0 + l) * H * Wd;
+      const T* plane = src + (n * C + c0 + l) * H * W;
       for (int64_t r = r0; r < r1; ++r)
-        for (int64_t s = s0; s < s1; ++s) d[(r * 6 + s) * L + l] = plane[(h0 + r) * Wd + w0 + s];
+        for (int64_t s = s0; s < s1; ++s) d[(r * S + s) * L + l] = plane[(h0 + r) * W + w0 + s];
     }
     return;
   }
-  for (int r = 0; r < 6; ++r) {
-    const int64_t h = h0 + r;
-    for (int s = 0; s < 6; ++s) {
-      const int64_t w = w0 + s;
-      T* dst = d + (r * 6 + s) * L;
+  for (int64_t r = 0; r < S; ++r)
+    for (int64_t s = 0; s < S; ++s) {
+      T* dst = d + (r * S + s) * L;
       int64_t l = 0;
-      if (h >= 0 && h < H && w >= 0 && w < Wd) {
-        const T* src = x + ((n * H + h) * Wd + w) * C + c0;
-        for (; l < nc; ++l) dst[l] = src[l];
+      if (r >= r0 && r < r1 && s >= s0 && s < s1) {
+        const T* px = src + ((n * H + h0 + r) * W + w0 + s) * C + c0;
+        for (; l < nc; ++l) dst[l] = px[l];
       }
       for (; l < L; ++l) dst[l] = T(0);
     }
-  }
 }
 
-// NCHW planes [C][H][W] (plane stride H*W) into the interior of a channels-last buffer
-// [.][Wp][ld] at row `top`, column `left`: dst[((h + top)*Wp + left + w)*ld + c]. Each plane is
-// taken as one run of H*W pixels, so the kernel's tb x tb block transposes cover it whatever
-// the width (14-wide rows would leave 6 of every 14 pixels to scalar copies row by row); a
-// transposed block goes through a small buffer, each pixel's tb channels stored where that
-// pixel lies. The tails are copied element by element.
+// planes_to_channels_last (below) with TB x TB block transposes (TB == 1: element copies).
 template <typename T, int TB>
 void planes_to_channels_last_tb(const SmallcKernel<T>& k, const T* src, int64_t C, int64_t H,
                                 int64_t W, int64_t top, int64_t left, int64_t Wp, int64_t ld,
@@ -253,38 +244,6 @@ int non_finite(const T* a, int64_t n) {
   return bad;
 }
 
-// The grad_y tile of tile (n, ti, tj) (as gather_x), channels [o0, o0 + no) in the lanes
-// (zeros past them and past the output): d[(a*4+b)*L + l].
-template <typename T>
-void gather_dy(const Conv2dParams& p, const T* dy, int64_t n, int64_t ti, int64_t tj,
-               int64_t o0, int64_t no, int64_t L, T* d) {
-  const int64_t Ho = p.out_h, Wo = p.out_w, O = p.out_c;
-  const int64_t h0 = 4 * ti, w0 = 4 * tj;
-  if (p.layout == Layout::NCHW) {
-    std::memset(static_cast<void*>(d), 0, sizeof(T) * static_cast<size_t>(16 * L));
-    const int64_t a1 = std::min<int64_t>(4, Ho - h0), b1 = std::min<int64_t>(4, Wo - w0);
-    for (int64_t l = 0; l < no; ++l) {
-      const T* plane = dy + (n * O + o0 + l) * Ho * Wo;
-      for (int64_t a = 0; a < a1; ++a)
-        for (int64_t b = 0; b < b1; ++b) d[(a * 4 + b) * L + l] = plane[(h0 + a) * Wo + w0 + b];
-    }
-    return;
-  }
-  for (int a = 0; a < 4; ++a) {
-    const int64_t h = h0 + a;
-    for (int b = 0; b < 4; ++b) {
-      const int64_t w = w0 + b;
-      T* dst = d + (a * 4 + b) * L;
-      int64_t l = 0;
-      if (h < Ho && w < Wo) {
-        const T* src = dy + ((n * Ho + h) * Wo + w) * O + o0;
-        for (; l < no; ++l) dst[l] = src[l];
-      }
-      for (; l < L; ++l) dst[l] = T(0);
-    }
-  }
-}
-
 // Returns false when any value of the gradient is NaN or +-Inf.
 template <typename T>
 bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x, T* dw) {
@@ -299,7 +258,8 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
   const int64_t tasks = pl.chunks * pl.ncb * pl.nob;
   std::vector<unsigned char> zeroed(pl.threads, 0);
   const bool pack = pl.xpack > 0;
-  AlignedArray<unsigned char> bad(tasks + div_up(wsize, kSumBlock));
+  const int64_t nblk = pl.chunks > 1 ? div_up(wsize, kSumBlock) : 0;  // chunk-sum tasks
+  AlignedArray<unsigned char> bad(tasks + nblk);
   parallel_for(tasks, pl.threads, [&](int64_t task, int tid) {
     const int64_t k = task / (pl.ncb * pl.nob), cbi = (task / pl.nob) % pl.ncb,
                   obi = task % pl.nob;
@@ -361,7 +321,8 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
             wk.in_at(x + ((n * p.in_h + h0) * p.in_w + w0) * C + c0 + c, p.in_w * C, C, v,
                      nt * cbv);
           } else {
-            gather_x(p, x, n, ti, tj, c0 + c, std::max<int64_t>(0, std::min(L, nc - c)), L, d);
+            gather_tile(x, nchw, n, C, p.in_h, p.in_w, h0, w0, 6, c0 + c,
+                        std::max<int64_t>(0, std::min(L, nc - c)), L, d);
             wk.in_at(d, 6 * L, L, v, nt * cbv);
           }
         }
@@ -373,7 +334,8 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
             wk.dy(dy + ((n * p.out_h + 4 * ti) * p.out_w + 4 * tj) * O + o0 + o, p.out_w * O,
                   O, m, nt * obm);
           } else {
-            gather_dy(p, dy, n, ti, tj, o0 + o, std::max<int64_t>(0, std::min(L, no - o)), L, e);
+            gather_tile(dy, nchw, n, O, p.out_h, p.out_w, 4 * ti, 4 * tj, 4, o0 + o,
+                        std::max<int64_t>(0, std::min(L, no - o)), L, e);
             wk.dy(e, 4 * L, L, m, nt * obm);
           }
         }
@@ -414,7 +376,6 @@ bool run_wgrad(const Conv2dParams& p, const WgPlan& pl, const T* dy, const T* x,
     bad.data()[task] = static_cast<unsigned char>(bad_task);
   });
   // dw = ((chunk 0 + chunk 1) + chunk 2) + ..., element by element
-  const int64_t nblk = pl.chunks > 1 ? div_up(wsize, kSumBlock) : 0;
   parallel_for(nblk, [&](int64_t b, int) {
     const int64_t e0 = b * kSumBlock, e1 = std::min(wsize, e0 + kSumBlock);
     for (int64_t k = 1; k < pl.chunks; ++k) {
